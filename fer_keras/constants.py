@@ -1,0 +1,44 @@
+"""Fixed names shared by every fer_keras module: classes, splits, artifact files."""
+
+from __future__ import annotations
+
+# Canonical class order: alphabetical, which is also the MMAFEDB folder order.
+# Every model records the order it was trained with in its metadata.
+CLASS_NAMES: tuple[str, ...] = (
+    "angry",
+    "disgust",
+    "fear",
+    "happy",
+    "neutral",
+    "sad",
+    "surprise",
+)
+SPLITS: tuple[str, ...] = ("train", "valid", "test")
+COLOR_MODES: dict[str, int] = {"rgb": 3, "grayscale": 1}
+IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
+DEFAULT_IMAGE_SIZE: tuple[int, int] = (48, 48)
+
+# Dataset variants and the suffix the reference project used in run names.
+VARIANTS: tuple[str, ...] = ("augment", "balanced", "balanced-2")
+
+# Training artifacts.
+HISTORY_DIR = "history"
+HISTORY_SUFFIX = "_history.json"
+RUNS_DIR = "runs"
+RUN_CONFIG_FILE = "config.json"
+BEST_CHECKPOINT_FILE = "best.keras"
+LAST_CHECKPOINT_FILE = "last.keras"
+FINAL_MODEL_FILE = "final.keras"
+
+# The exported, shipped model.
+BEST_MODEL_DIR = "models/best_model"
+ARCHITECTURE_FILE = "architecture.json"
+WEIGHTS_FILE = "model.weights.h5"
+MODEL_FILE = "model.keras"
+METADATA_FILE = "metadata.json"
+
+# Run statuses recorded in history files.
+STATUS_RUNNING = "running"
+STATUS_DONE = "done"
+STATUS_FAILED = "failed"
+STATUS_INTERRUPTED = "interrupted"
