@@ -42,3 +42,10 @@ STATUS_RUNNING = "running"
 STATUS_DONE = "done"
 STATUS_FAILED = "failed"
 STATUS_INTERRUPTED = "interrupted"
+ONNX_FILE = "model.onnx"
+TFLITE_FILE = "model.tflite"
+SAVEDMODEL_DIR = "saved_model"
+
+# Reports and evaluation outputs.
+REPORTS_DIR = "reports"
+EVAL_DIR = "reports/eval"
