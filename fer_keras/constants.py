@@ -49,3 +49,25 @@ SAVEDMODEL_DIR = "saved_model"
 # Reports and evaluation outputs.
 REPORTS_DIR = "reports"
 EVAL_DIR = "reports/eval"
+
+# Tensor names of the exported ONNX / TFLite / SavedModel graphs (fer-export), and
+# the suffix of the JSON sidecar recorded beside each export.
+EXPORT_INPUT_NAME = "pixels"
+EXPORT_OUTPUT_NAME = "probabilities"
+EXPORT_SIDECAR_SUFFIX = ".json"
+
+# Data tools (fer-data): default report paths and the quarantine layout.
+DATASET_STATS_FILE = "reports/dataset_stats.json"
+CLEAN_REPORT_FILE = "reports/clean_report.json"
+QUARANTINE_SUFFIX = ".quarantine"
+QUARANTINE_MANIFEST_FILE = "manifest.json"
+QUARANTINE_JOURNAL_FILE = "journal.jsonl"
+
+# Balanced datasets (fer-balance): recipe folder and the manifest written into each build.
+BALANCING_DIR = "balancing"
+BALANCE_MANIFEST_FILE = "manifest.json"
+
+# fer-report outputs (written into the report's folder, default reports/).
+REPORT_HTML_FILE = "report.html"
+REPORT_SUMMARY_FILE = "summary.json"
+REPORT_RANKING_FILE = "ranking.csv"

@@ -1,0 +1,228 @@
+"""Benchmark `fer-balance`: augmentation + PNG write, images/s, against Keras ImageDataGenerator.
+
+Each run augments the same source images three ways and writes every result as a PNG:
+
+- baseline: ``tf.keras.preprocessing.image.ImageDataGenerator(rotation_range=40,
+  width_shift_range=0.2, height_shift_range=0.2, shear_range=0.2, zoom_range=0.2,
+  horizontal_flip=True, fill_mode='nearest')``, one process (what
+  ``flow_from_directory(save_to_dir=...)`` does: load_img, random_transform, array_to_img().save);
+- ``fer_keras.balance.augment_file`` with the ``balanced`` recipe, one process;
+- the same through fer-balance's process pool on every core.
+
+Full mode also times one complete ``balanced`` build (10,000 per class) from FER2013
+train into /tmp, and its idempotent rerun, then writes benchmarks/results/balance.md.
+
+    .venv/bin/python benchmarks/bench_balance.py --quick     # seconds, for CI
+    .venv/bin/python benchmarks/bench_balance.py             # median of 3 runs x 5,000 images + full build
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+FER2013 = ROOT.parent / "shared" / "datasets" / "fer2013"
+RECIPE = ROOT / "balancing" / "balanced.json"
+RESULTS = ROOT / "benchmarks" / "results" / "balance.md"
+
+
+class Clock:
+    """Wall time and CPU time (this process and its finished children) of a block.
+
+    The machine is shared, so wall-clock speed moves with other jobs' load; CPU
+    seconds per image are the steadier number to compare methods by.
+    """
+
+    def __enter__(self):
+        self.t0, self.c0 = time.perf_counter(), _cpu()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall, self.cpu = time.perf_counter() - self.t0, _cpu() - self.c0
+
+
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def source_images(count: int, scratch: Path) -> tuple[list[str], str]:
+    """``count`` source paths cycling over FER2013 train (or generated faces if it is absent)."""
+    from fer_keras.folders import scan_split
+
+    if (FER2013 / "train").is_dir():
+        root, label = FER2013, "FER2013 train (48x48 grayscale JPEG)"
+    else:
+        from fer_keras.demo import make_demo_dataset
+
+        root, label = scratch / "demo", "generated demo faces (FER2013 absent)"
+        make_demo_dataset(root, {"train": 30}, seed=0)
+    paths = scan_split(root, "train").paths
+    step = max(1, len(paths) // count)  # spread over every class
+    picked = list(paths[::step])[:count]
+    return [picked[i % len(picked)] for i in range(count)], label
+
+
+def keras_baseline(paths: list[str], out: Path) -> float:
+    import numpy as np
+    import tensorflow as tf
+
+    image = tf.keras.preprocessing.image
+    datagen = image.ImageDataGenerator(
+        rotation_range=40,
+        width_shift_range=0.2,
+        height_shift_range=0.2,
+        shear_range=0.2,
+        zoom_range=0.2,
+        horizontal_flip=True,
+        fill_mode="nearest",
+    )
+    np.random.seed(0)
+    with Clock() as clock:
+        for i, path in enumerate(paths):
+            x = image.img_to_array(image.load_img(path, color_mode="grayscale"))
+            image.array_to_img(datagen.random_transform(x)).save(out / f"k_{i:06d}.png")
+    return clock
+
+
+def albumentations_one_process(paths: list[str], out: Path) -> float:
+    from fer_keras.balance import augment_file
+    from fer_keras.recipe import load_recipe
+
+    pipeline = load_recipe(RECIPE).build_pipeline()
+    with Clock() as clock:
+        for i, path in enumerate(paths):
+            augment_file(pipeline, path, str(out / f"a_{i:06d}.png"), seed=i)
+    return clock
+
+
+def albumentations_pool(paths: list[str], out: Path, workers: int) -> float:
+    from fer_keras.balance import _generate
+    from fer_keras.recipe import load_recipe
+
+    recipe = load_recipe(RECIPE)
+    tasks = [(path, str(out / f"p_{i:06d}.png"), i) for i, path in enumerate(paths)]
+    with Clock() as clock:
+        _generate(tasks, recipe, workers, progress=None)  # includes starting the worker processes
+    return clock
+
+
+def full_build(out: Path, workers: int) -> dict[str, float]:
+    from fer_keras.balance import balance
+    from fer_keras.recipe import load_recipe
+
+    recipe = load_recipe(RECIPE)
+    shutil.rmtree(out, ignore_errors=True)
+    first = balance(recipe, FER2013, out, workers=workers)
+    start = time.perf_counter()
+    again = balance(recipe, FER2013, out, workers=workers)
+    rerun = time.perf_counter() - start
+    assert again.status == "up-to-date"
+    shutil.rmtree(out, ignore_errors=True)
+    return {"seconds": first.seconds, "generated": first.generated, "rerun": rerun}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="300 images, 1 run, no full build (seconds)")
+    p.add_argument("--images", type=int, help="images per run (default 5000; quick 300)")
+    p.add_argument("--runs", type=int, help="runs, median reported (default 3; quick 1)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--no-full-build", action="store_true", help="skip the full balanced build")
+    p.add_argument("--results", default=str(RESULTS), help="Markdown results file (full mode)")
+    args = p.parse_args(argv)
+    images = args.images or (300 if args.quick else 5000)
+    runs = args.runs or (1 if args.quick else 3)
+    methods = {
+        "keras": "Keras ImageDataGenerator + PIL PNG, 1 process (baseline)",
+        "one": "albumentations (balanced recipe) + OpenCV PNG, 1 process",
+        "pool": f"fer-balance process pool, {args.workers} workers",
+    }
+    clocks: dict[str, list[Clock]] = {k: [] for k in methods}
+    with tempfile.TemporaryDirectory(prefix="bench_balance_", dir="/tmp") as tmp:
+        scratch = Path(tmp)
+        paths, label = source_images(images, scratch)
+        runners = {
+            "keras": lambda out: keras_baseline(paths, out),
+            "one": lambda out: albumentations_one_process(paths, out),
+            "pool": lambda out: albumentations_pool(paths, out, args.workers),
+        }
+        for run in range(runs):
+            for key, runner in runners.items():
+                out = scratch / f"{key}{run}"
+                out.mkdir()
+                clocks[key].append(runner(out))
+                shutil.rmtree(out)
+            print(
+                f"run {run + 1}/{runs}: load {os.getloadavg()[0]:.1f}; "
+                + ", ".join(
+                    f"{k} {images / v[-1].wall:.0f} img/s ({v[-1].cpu / images * 1e3:.2f} CPU ms/img)"
+                    for k, v in clocks.items()
+                ),
+                flush=True,
+            )
+    speed = {k: statistics.median(images / c.wall for c in v) for k, v in clocks.items()}
+    cpu_ms = {k: statistics.median(c.cpu / images * 1e3 for c in v) for k, v in clocks.items()}
+    table = [
+        "| method | images/s (wall, median) | vs baseline | CPU ms per image (median) | CPU vs baseline |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    table += [
+        f"| {name} | {speed[k]:.0f} | {speed[k] / speed['keras']:.2f}x | {cpu_ms[k]:.2f} | "
+        f"{cpu_ms['keras'] / cpu_ms[k]:.2f}x |"
+        for k, name in methods.items()
+    ]
+    print("\n".join(table), flush=True)
+    build = None
+    if not args.quick and not args.no_full_build and (FER2013 / "train").is_dir():
+        build = full_build(Path(tempfile.gettempdir()) / "fer_balance_bench_build", args.workers)
+        print(f"full balanced build: {build}", flush=True)
+    if not args.quick:
+        write_results(Path(args.results), table, label, images, runs, args.workers, build, argv)
+    return 0
+
+
+def write_results(path, table, label, images, runs, workers, build, argv) -> None:
+    command = " ".join(["benchmarks/bench_balance.py", *(argv if argv is not None else sys.argv[1:])]).strip()
+    lines = [
+        "# fer-balance benchmark",
+        "",
+        f"Machine: 2-core Sapphire Rapids CPU, no GPU (os.cpu_count()={os.cpu_count()}), shared with other "
+        f"jobs (load average {os.getloadavg()[0]:.1f} at the end, so wall-clock speeds are lower than on an idle "
+        "machine; CPU time per image is the steadier comparison).",
+        f"Command: `.venv/bin/python {command}` ({time.strftime('%Y-%m-%d')})",
+        f"Images: {images} per run from {label}; median of {runs} runs; every image is decoded, augmented "
+        "and written as PNG (fer-balance: temp file + rename). Ratios are against the Keras baseline measured "
+        "in the same run (higher is better).",
+        "",
+        *table,
+        "",
+    ]
+    if build:
+        per_s = build["generated"] / build["seconds"]
+        lines += [
+            f"Full `balanced` build (10,000 per class) from FER2013 train with {workers} workers: "
+            f"{build['seconds']:.0f} s for {build['generated']:.0f} generated images ({per_s:.0f} img/s, "
+            f"including linking the 35,887 originals and writing the manifest); idempotent rerun: "
+            f"{build['rerun']:.1f} s. At that rate `balanced-2` (181,291 generated images) takes about "
+            f"{181291 / per_s / 60:.0f} min.",
+            "",
+        ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines), encoding="utf-8")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

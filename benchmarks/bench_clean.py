@@ -1,0 +1,118 @@
+"""Benchmark `fer-data clean` (and `stats`) on FER2013, or on generated data with --quick.
+
+Full mode times, on ../shared/datasets/fer2013 (read only, nothing is written
+there), the median of --repeats runs of:
+
+- stats: header-only scan (``dataset_stats``);
+- clean, 1 process: the serial baseline;
+- clean, N processes: the default pool (one process per CPU);
+- clean + near-duplicates, N processes.
+
+Speeds are ratios against the serial clean measured in the same run, and the
+findings table of the last run is included. ``--quick`` does one run of each on a
+small generated dataset (seconds; for CI).
+
+Usage:
+    python benchmarks/bench_clean.py --quick
+    python benchmarks/bench_clean.py --out benchmarks/results/clean.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fer_keras.clean import find_problems, format_report  # noqa: E402
+from fer_keras.demo import make_demo_dataset  # noqa: E402
+from fer_keras.stats import dataset_stats  # noqa: E402
+
+FER2013 = ROOT.parent / "shared" / "datasets" / "fer2013"
+
+
+def timed(fn, repeats: int) -> tuple[float, list[float], object]:
+    times, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times, result
+
+
+def run(root: Path, repeats: int, workers: int) -> tuple[str, int]:
+    cases = [
+        ("stats (headers only)", lambda: dataset_stats(root)),
+        ("clean, 1 process (baseline)", lambda: find_problems(root, workers=1)),
+        (f"clean, {workers} processes", lambda: find_problems(root, workers=workers)),
+        (
+            f"clean --near-duplicates, {workers} processes",
+            lambda: find_problems(root, workers=workers, near_duplicates=True),
+        ),
+    ]
+    rows, baseline, report = [], None, None
+    for name, fn in cases:
+        median, times, result = timed(fn, repeats)
+        if name.startswith("clean, 1 process"):
+            baseline = median
+        if "near" in name:
+            report = result
+        rows.append((name, median, times))
+        print(f"{name}: median {median:.2f} s ({', '.join(f'{t:.2f}' for t in times)})", file=sys.stderr)
+    files = report["files_scanned"]
+    lines = [
+        "| case | median s | runs (s) | files/s | speed vs 1 process |",
+        "|---|---:|---|---:|---:|",
+    ]
+    for name, median, times in rows:
+        runs = ", ".join(f"{t:.1f}" for t in times)
+        lines.append(f"| {name} | {median:.2f} | {runs} | {files / median:,.0f} | {baseline / median:.2f}x |")
+    return "\n".join(lines) + "\n\nFindings (last run):\n\n```\n" + format_report(report) + "\n```\n", files
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="one run on a small generated dataset (seconds)")
+    p.add_argument("--data", type=Path, default=FER2013, help=f"dataset to scan (default {FER2013})")
+    p.add_argument("--repeats", type=int, default=3, help="runs per case; the median is reported (default 3)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="pool size (default: CPUs)")
+    p.add_argument("--out", type=Path, help="also write the Markdown result here")
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.quick:
+            root = Path(tmp) / "data"
+            make_demo_dataset(root, {"train": 30, "valid": 5, "test": 5}, seed=0)
+            repeats = 1
+        else:
+            root = args.data
+            if not (root / "train").is_dir():
+                print(f"error: {root}: dataset not found (use --quick for generated data)", file=sys.stderr)
+                return 1
+            repeats = args.repeats
+        table, files = run(root, repeats, args.workers)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    command = "python benchmarks/bench_clean.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = (
+        f"# fer-data clean benchmark\n\n"
+        f"Machine: {os.cpu_count()}-core {platform.processor() or platform.machine()} CPU, no GPU; "
+        f"Python {platform.python_version()}; 1-minute load average at the end: {load:.1f}.\n"
+        f"Data: {'generated demo data' if args.quick else root.name} ({files} files); median of {repeats} run(s).\n"
+        f"Command: `{command.strip()}`\n\n{table}"
+    )
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""In-memory tf.data pipelines over the folder layout, with on-the-fly augmentation.
+
+Images are decoded once (PIL, thread pool) into one uint8 array per split: FER2013
+in RGB is ~250 MB, so every epoch after the first read is a memory gather. The
+pipeline shuffles *indices*, gathers a batch, casts to float32 and augments it in
+tf.data worker threads, and prefetches so the training step never waits on data.
+Corrupt files are skipped and reported once with their path.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from fer_keras.errors import FerError, problem
+from fer_keras.folders import scan_split
+from fer_keras.images import load_images
+from fer_keras.validation import describe_bool, describe_float
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """On-the-fly augmentation; the defaults are the reference project's recipe.
+
+    ``rotation`` is in degrees, ``shift``/``zoom`` are fractions of the image size,
+    ``shear`` is Keras ``RandomShear``'s factor, ``brightness``/``contrast`` are
+    ``RandomBrightness``/``RandomContrast`` factors (0 disables each).
+    """
+
+    flip: bool = True
+    rotation: float = 0.0
+    shift: float = 0.0
+    shear: float = 0.2
+    zoom: float = 0.2
+    brightness: float = 0.0
+    contrast: float = 0.0
+
+    @classmethod
+    def from_value(cls, value: Any, where: str = "augment") -> AugmentConfig | None:
+        """``True`` → reference recipe, ``False``/``None`` → off, a dict → validated fields."""
+        if value is None or value is False:
+            return None
+        if value is True:
+            return cls()
+        if isinstance(value, AugmentConfig):
+            return value
+        if not isinstance(value, dict):
+            raise FerError(problem(where, f"must be true, false or an object; got {value!r}"))
+        fields = set(cls.__dataclass_fields__)
+        problems = [problem(where, f"unknown field {key!r}") for key in value if key not in fields]
+        for key, val in value.items():
+            if key == "flip":
+                msg = describe_bool(key, val)
+            elif key == "rotation":
+                msg = describe_float(key, val, 0, 180)
+            elif key in fields:
+                msg = describe_float(key, val, 0, 1)
+            else:
+                continue
+            if msg:
+                problems.append(problem(where, msg))
+        if problems:
+            raise FerError(problems)
+        return cls(**value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class LoadedSplit:
+    """One decoded split: ``images`` is ``(N, H, W, C)`` uint8, ``labels`` ``(N,)`` int32."""
+
+    split: str
+    images: np.ndarray
+    labels: np.ndarray
+    paths: list[str]
+    class_names: tuple[str, ...]
+    failures: list[tuple[str, str]]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def class_counts(self) -> np.ndarray:
+        return np.bincount(self.labels, minlength=len(self.class_names))
+
+
+def load_split(
+    root: str | os.PathLike,
+    split: str,
+    image_size: tuple[int, int],
+    color_mode: str,
+    class_names: tuple[str, ...] | None = None,
+    quiet: bool = False,
+) -> LoadedSplit:
+    """Decode every image of ``root/split`` into memory, resized and colour-converted.
+
+    Example:
+        >>> train = load_split("data/demo", "train", (48, 48), "grayscale")  # doctest: +SKIP
+        >>> train.images.shape  # doctest: +SKIP
+        (420, 48, 48, 1)
+    """
+    files = scan_split(root, split, class_names)
+    bar = None
+    if not quiet:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(files), desc=f"decode {split}", unit="img", leave=False, dynamic_ncols=True)
+    try:
+        images, ok, failures = load_images(files.paths, image_size, color_mode, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    for path, reason in failures:
+        print(f"warning: skipped unreadable image {path} ({reason})", file=sys.stderr)
+    if not ok:
+        raise FerError(f"{os.path.join(root, split)}: no readable images")
+    labels = np.asarray(files.labels, dtype=np.int32)[ok]
+    return LoadedSplit(split, images, labels, [files.paths[i] for i in ok], files.class_names, failures)
+
+
+def augmentation_layers(config: AugmentConfig, seed: int | None = None):
+    """The Keras preprocessing layers for ``config`` (applied to float32 [0, 255] batches)."""
+    import keras
+
+    layers = []
+    fill = {"fill_mode": "nearest"}
+    if config.flip:
+        layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
+    if config.rotation:
+        layers.append(keras.layers.RandomRotation(config.rotation / 360.0, seed=seed, **fill))
+    if config.shift:
+        layers.append(keras.layers.RandomTranslation(config.shift, config.shift, seed=seed, **fill))
+    if config.shear:
+        layers.append(keras.layers.RandomShear(x_factor=config.shear, y_factor=config.shear, seed=seed, **fill))
+    if config.zoom:
+        layers.append(keras.layers.RandomZoom(config.zoom, config.zoom, seed=seed, **fill))
+    if config.brightness:
+        layers.append(keras.layers.RandomBrightness(config.brightness, value_range=(0, 255), seed=seed))
+    if config.contrast:
+        layers.append(keras.layers.RandomContrast(config.contrast, seed=seed))
+    return layers
+
+
+def make_dataset(
+    data: LoadedSplit,
+    batch_size: int,
+    num_classes: int,
+    training: bool = False,
+    augment: AugmentConfig | None = None,
+    seed: int = 0,
+):
+    """A batched ``tf.data.Dataset`` of ``(float32 pixels in [0, 255], one-hot labels)``.
+
+    ``training`` shuffles every epoch and applies ``augment``; evaluation pipelines
+    keep file order so predictions line up with ``data.paths``.
+    """
+    import tensorflow as tf
+
+    images = tf.constant(data.images)
+    labels = tf.one_hot(tf.constant(data.labels), num_classes)
+    ds = tf.data.Dataset.range(len(data))
+    if training:
+        ds = ds.shuffle(len(data), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+
+    def gather(idx):
+        return tf.cast(tf.gather(images, idx), tf.float32), tf.gather(labels, idx)
+
+    ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+    if training and augment is not None:
+        layers = augmentation_layers(augment, seed)
+
+        def apply(x, y):
+            for layer in layers:
+                x = layer(x, training=True)
+            return tf.clip_by_value(x, 0.0, 255.0), y
+
+        ds = ds.map(apply, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,68 @@
+"""Rendering the report context into one self-contained HTML page (Jinja2, autoescaped)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+TEMPLATE = "report.html.j2"
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return isinstance(value, float) and math.isnan(value) or type(value).__name__ == "NAType"
+    except TypeError:
+        return False
+
+
+def fmt_num(value: Any, digits: int = 4) -> str:
+    """A number with ``digits`` decimals; ``—`` for missing values (None, NaN, pandas NA)."""
+    if _missing(value):
+        return "—"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and digits == 0):
+        return f"{int(value):,}"
+    try:
+        return f"{float(value):.{digits}f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def fmt_pct(value: Any, digits: int = 1) -> str:
+    return "—" if _missing(value) else f"{100 * float(value):.{digits}f}%"
+
+
+def fmt_signed(value: Any, digits: int = 4) -> str:
+    return "—" if _missing(value) else f"{float(value):+.{digits}f}"
+
+
+def fmt_duration(seconds: Any) -> str:
+    if _missing(seconds):
+        return "—"
+    seconds = float(seconds)
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.2f} h"
+
+
+def render_html(context: dict[str, Any]) -> str:
+    """Render ``templates/report.html.j2`` with the report context."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,  # a typo in the template fails loudly, in tests
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(num=fmt_num, pct=fmt_pct, signed=fmt_signed, duration=fmt_duration, missing=_missing)
+    env.tests["missing"] = _missing
+    return env.get_template(TEMPLATE).render(**context)
