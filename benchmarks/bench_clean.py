@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import sys
 import tempfile
@@ -39,43 +40,58 @@ from fer_keras.stats import dataset_stats  # noqa: E402
 FER2013 = ROOT.parent / "shared" / "datasets" / "fer2013"
 
 
-def timed(fn, repeats: int) -> tuple[float, list[float], object]:
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), times, result
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the pool workers)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def run(root: Path, repeats: int, workers: int) -> tuple[str, int]:
-    cases = [
-        ("stats (headers only)", lambda: dataset_stats(root)),
-        ("clean, 1 process (baseline)", lambda: find_problems(root, workers=1)),
-        (f"clean, {workers} processes", lambda: find_problems(root, workers=workers)),
-        (
-            f"clean --near-duplicates, {workers} processes",
-            lambda: find_problems(root, workers=workers, near_duplicates=True),
+    cases = {
+        "stats (headers only)": lambda: dataset_stats(root),
+        "clean, 1 process (baseline)": lambda: find_problems(root, workers=1),
+        f"clean, {workers} processes": lambda: find_problems(root, workers=workers),
+        f"clean --near-duplicates, {workers} processes": lambda: find_problems(
+            root, workers=workers, near_duplicates=True
         ),
-    ]
-    rows, baseline, report = [], None, None
-    for name, fn in cases:
-        median, times, result = timed(fn, repeats)
-        if name.startswith("clean, 1 process"):
-            baseline = median
-        if "near" in name:
-            report = result
-        rows.append((name, median, times))
-        print(f"{name}: median {median:.2f} s ({', '.join(f'{t:.2f}' for t in times)})", file=sys.stderr)
+    }
+    walls: dict[str, list[float]] = {name: [] for name in cases}
+    cpus: dict[str, list[float]] = {name: [] for name in cases}
+    report = None
+    # Round-robin, not case after case: on a shared machine the load drifts, and this spreads it evenly.
+    for _ in range(repeats):
+        for name, fn in cases.items():
+            wall, cpu = time.perf_counter(), cpu_seconds()
+            result = fn()
+            walls[name].append(time.perf_counter() - wall)
+            cpus[name].append(cpu_seconds() - cpu)
+            if "near" in name:
+                report = result
+            print(f"{name}: {walls[name][-1]:.2f} s wall, {cpus[name][-1]:.2f} s CPU", file=sys.stderr)
+    baseline = statistics.median(walls["clean, 1 process (baseline)"])
     files = report["files_scanned"]
     lines = [
-        "| case | median s | runs (s) | files/s | speed vs 1 process |",
-        "|---|---:|---|---:|---:|",
+        "| case | median wall s | runs (s) | median CPU s | files/s | speed vs 1 process |",
+        "|---|---:|---|---:|---:|---:|",
     ]
-    for name, median, times in rows:
-        runs = ", ".join(f"{t:.1f}" for t in times)
-        lines.append(f"| {name} | {median:.2f} | {runs} | {files / median:,.0f} | {baseline / median:.2f}x |")
+    for name in cases:
+        median = statistics.median(walls[name])
+        runs = ", ".join(f"{t:.1f}" for t in walls[name])
+        cpu = statistics.median(cpus[name])
+        lines.append(
+            f"| {name} | {median:.2f} | {runs} | {cpu:.1f} | {files / median:,.0f} | {baseline / median:.2f}x |"
+        )
     return "\n".join(lines) + "\n\nFindings (last run):\n\n```\n" + format_report(report) + "\n```\n", files
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="pool size (default: CPUs)")
     p.add_argument("--out", type=Path, help="also write the Markdown result here")
     args = p.parse_args(argv)
+    load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         if args.quick:
             root = Path(tmp) / "data"
@@ -98,12 +115,13 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             repeats = args.repeats
         table, files = run(root, repeats, args.workers)
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    load_end = os.getloadavg()[0]
     command = "python benchmarks/bench_clean.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = (
         f"# fer-data clean benchmark\n\n"
-        f"Machine: {os.cpu_count()}-core {platform.processor() or platform.machine()} CPU, no GPU; "
-        f"Python {platform.python_version()}; 1-minute load average at the end: {load:.1f}.\n"
+        f"Machine: {os.cpu_count()}-core {cpu_name()} CPU, no GPU, shared with other jobs; "
+        f"Python {platform.python_version()}; 1-minute load average {load_start:.1f} at the start, "
+        f"{load_end:.1f} at the end.\n"
         f"Data: {'generated demo data' if args.quick else root.name} ({files} files); median of {repeats} run(s).\n"
         f"Command: `{command.strip()}`\n\n{table}"
     )

@@ -220,6 +220,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(ROOT / "benchmarks/results/serve.md"), help="Markdown results (full mode)")
     args = p.parse_args(argv)
     quick = args.quick
+    load_start = os.getloadavg()[0]
     repeats = args.repeats or (1 if quick else 3)
     n_latency, n_total, clients, n_images = (10, 16, 8, 16) if quick else (200, 400, 8, 200)
 
@@ -249,7 +250,8 @@ def main(argv=None) -> int:
             rows[runtime] = {k: statistics.median(v) if v else float("nan") for k, v in runs.items()}
             print(f"{runtime}: " + ", ".join(f"{k}={v:.1f}" for k, v in rows[runtime].items()), flush=True)
 
-    table = render(rows, model_label, repeats, n_latency, n_total, clients, n_images, quick)
+    load = (load_start, os.getloadavg()[0])
+    table = render(rows, model_label, repeats, n_latency, n_total, clients, n_images, quick, load)
     print(table)
     if not quick:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -258,15 +260,15 @@ def main(argv=None) -> int:
     return 0
 
 
-def render(rows, model_label, repeats, n_latency, n_total, clients, n_images, quick) -> str:
+def render(rows, model_label, repeats, n_latency, n_total, clients, n_images, quick, load) -> str:
     base = rows["keras"]
     cpu = _cpu_name()
     cmd = "python benchmarks/bench_serve.py" + (" --quick" if quick else "")
     lines = [
         "# fer-serve / fer-predict benchmark",
         "",
-        f"Machine: {cpu}, {os.cpu_count()} CPU cores, no GPU; shared with other jobs (load average at start "
-        f"{os.getloadavg()[0]:.1f}). Python {platform.python_version()}.",
+        f"Machine: {cpu}, {os.cpu_count()} CPU cores, no GPU, shared with other jobs (1-minute load average "
+        f"{load[0]:.1f} at the start, {load[1]:.1f} at the end). Python {platform.python_version()}.",
         f"Command: `{cmd}` (medians of {repeats} run(s)). Model: {model_label}.",
         "Input: one 640x480 JPEG photo with one face; face detection on (OpenCV Haar).",
         "",
@@ -293,13 +295,15 @@ def render(rows, model_label, repeats, n_latency, n_total, clients, n_images, qu
 
 
 def _cpu_name() -> str:
+    """``/proc/cpuinfo``'s model name with vendor, family and model (VMs often report a generic name)."""
+    info: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
     except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+        return platform.processor() or "unknown CPU"
+    return f"{info.get('model name', '?')} ({info.get('vendor_id', '?')} family {info.get('cpu family', '?')} model {info.get('model', '?')})"
 
 
 if __name__ == "__main__":

@@ -166,7 +166,7 @@ def plan_balance(recipe: Recipe, data: str | os.PathLike, out: str | os.PathLike
 def _check_target_classes(recipe: Recipe, classes: Sequence[str], source: Path) -> None:
     if isinstance(recipe.target, int):
         return
-    where = recipe.source or "recipe"
+    where = recipe.file or "recipe"
     problems = [
         problem(where, f"target.{k}: no class '{k}' in {source / 'train'}{did_you_mean(k, classes)}")
         for k in recipe.target
@@ -232,7 +232,7 @@ def existing_generated(plan: BalancePlan) -> int:
 def describe_plan(plan: BalancePlan) -> str:
     """The ``--dry-run`` report: per class, current → target and what would change."""
     width = max(len(c.name) for c in plan.classes)
-    lines = [f"recipe {plan.recipe.name} ({plan.recipe.source or 'inline'}): {plan.source} -> {plan.out}"]
+    lines = [f"recipe {plan.recipe.name} ({plan.recipe.file or 'inline'}): {plan.source} -> {plan.out}"]
     for c in plan.classes:
         if c.sources:
             action = f"generate {len(c.sources)}"
@@ -326,7 +326,7 @@ def _manifest(plan: BalancePlan, status: str) -> dict[str, Any]:
         "format_version": MANIFEST_FORMAT,
         "status": status,
         "build_key": plan.key,
-        "recipe_file": plan.recipe.source,
+        "recipe_file": plan.recipe.file,
         "recipe_sha256": plan.recipe.sha256(),
         "recipe": plan.recipe.to_dict(),
         "source": str(plan.source),

@@ -60,13 +60,15 @@ _DCT = np.cos(np.pi * np.outer(np.arange(32), 2 * np.arange(32) + 1) / 64)  # DC
 def phash(gray: Image.Image) -> int:
     """64-bit perceptual hash: low 8x8 DCT coefficients of a 32x32 thumbnail above their median.
 
-    The same construction as ``imagehash.phash`` (which is not a dependency here).
+    The construction of ``imagehash.phash`` (not a dependency here), with a box filter
+    for the thumbnail: area averaging is a proper anti-aliasing filter for shrinking
+    and four times cheaper than Lanczos, which matters at 36k files.
 
     Example:
         >>> phash(Image.new("L", (48, 48), 0))
         0
     """
-    pixels = np.asarray(gray.convert("L").resize((32, 32), Image.LANCZOS), dtype=np.float64)
+    pixels = np.asarray(gray.convert("L").resize((32, 32), Image.BOX), dtype=np.float64)
     low = (_DCT @ pixels @ _DCT.T)[:8, :8].ravel()
     ranked = np.sort(low)  # the median of 64 values, without np.median's overhead per call
     bits = low > (ranked[31] + ranked[32]) / 2
@@ -143,7 +145,7 @@ def find_problems(
         blank_std: images whose grayscale pixel standard deviation is below this are ``blank``.
         near_duplicates: also group perceptually similar images (report only).
         near_distance: the largest pHash Hamming distance (bits of 64) that counts as near.
-        workers: decoding processes (default: one per CPU).
+        workers: decoding processes (default: one per CPU, or in-process for under 4,000 files).
         progress: optional tqdm-like object; ``total`` is set and ``update(n)`` called.
 
     Returns:
@@ -203,7 +205,7 @@ def find_problems(
             "keeps the first by sorted path; near_duplicate is report only"
         ),
         "files_scanned": len(files),
-        "splits": [s for s in SPLITS if any(f.split == s for f in files)],
+        "splits": [s for s in SPLITS if (root / s).is_dir()],
         "findings": findings,
         "to_remove": [{"path": p, "reason": r} for p, r in sorted(reasons.items())],
     }
@@ -216,7 +218,7 @@ def find_problems(
 def _resolve_group(group: list[DatasetFile], findings: dict[str, list], reasons: dict[str, str]) -> None:
     """Add one group of pixel-identical files to the findings (see the module policy)."""
     group = sorted(group, key=lambda f: f.relpath)
-    keep_split = min((f.split for f in group), key=lambda s: KEEP_ORDER.index(s) if s in KEEP_ORDER else len(SPLITS))
+    keep_split = min((f.split for f in group), key=KEEP_ORDER.index)
     kept = [f for f in group if f.split == keep_split]
     leaked = [f for f in group if f.split != keep_split]
     entry = [{"path": f.relpath, "split": f.split, "class": f.label} for f in group]
@@ -340,11 +342,12 @@ def format_report(report: dict[str, Any]) -> str:
         items = report["findings"][kind]
         grouped = kind in ("duplicate", "conflict", "leak", NEAR_KIND)
         rows.append([kind, *(per_split[s] for s in splits), per_split["total"], len(items) if grouped else "-"])
-    removed = len(report["to_remove"])
-    note = "files to remove per reason" + (
-        " (near_duplicate: files involved, report only)" if NEAR_KIND in report["counts"] else ""
+    near = "; near_duplicate: files in groups, report only" if NEAR_KIND in report["counts"] else ""
+    head_line = (
+        f"{report['files_scanned']} files scanned, {len(report['to_remove'])} to remove "
+        f"(cells: files to remove per reason{near})"
     )
-    return "\n".join([f"{report['files_scanned']} files scanned; {removed} to remove ({note})", text_table(head, rows)])
+    return head_line + "\n" + text_table(head, rows)
 
 
 def removal_plan(report: dict[str, Any], kinds: Sequence[str] = REMOVABLE_KINDS) -> list[tuple[str, str]]:

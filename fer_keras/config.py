@@ -51,6 +51,7 @@ class TrainConfig:
     early_stopping: int | None = None
     reduce_lr: int | None = None
     mixed_precision: bool = False
+    precise_bn: int = 2048
     name: str | None = None
     name_suffix: str = ""
     history_dir: str = "history"
@@ -100,6 +101,7 @@ def resolve_config(values: dict[str, Any], where: str = "config") -> dict[str, A
         describe_int("epochs", cfg.epochs, 1),
         describe_int("seed", cfg.seed, 0),
         describe_int("warmup_epochs", cfg.warmup_epochs, 0),
+        describe_int("precise_bn", cfg.precise_bn, 0),
         describe_bool("class_weights", cfg.class_weights),
         describe_bool("mixed_precision", cfg.mixed_precision),
         describe_float("label_smoothing", cfg.label_smoothing, 0, 1, high_inclusive=False),

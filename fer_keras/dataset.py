@@ -9,6 +9,7 @@ Corrupt files are skipped and reported once with their path.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from dataclasses import asdict, dataclass
@@ -26,9 +27,10 @@ from fer_keras.validation import describe_bool, describe_float
 class AugmentConfig:
     """On-the-fly augmentation; the defaults are the reference project's recipe.
 
-    ``rotation`` is in degrees, ``shift``/``zoom`` are fractions of the image size,
-    ``shear`` is Keras ``RandomShear``'s factor, ``brightness``/``contrast`` are
-    ``RandomBrightness``/``RandomContrast`` factors (0 disables each).
+    ``rotation`` is the largest angle in degrees, ``shift`` and ``zoom`` fractions
+    of the image size, ``shear`` the largest shear coefficient (x' = x + shear * y),
+    ``brightness`` a shift of up to that fraction of 255, ``contrast`` a scaling of
+    the deviation from the image mean by up to that fraction (0 disables each).
     """
 
     flip: bool = True
@@ -123,27 +125,57 @@ def load_split(
     return LoadedSplit(split, images, labels, [files.paths[i] for i in ok], files.class_names, failures)
 
 
-def augmentation_layers(config: AugmentConfig, seed: int | None = None):
-    """The Keras preprocessing layers for ``config`` (applied to float32 [0, 255] batches)."""
-    import keras
+def augment_batch(x, config: AugmentConfig):
+    """Randomly augment a float32 ``(B, H, W, C)`` batch of pixels in [0, 255].
 
-    layers = []
-    fill = {"fill_mode": "nearest"}
+    All geometric changes (rotation, zoom, shear, shift) are composed into ONE
+    affine map per image and resampled once. Chaining Keras's RandomRotation,
+    RandomZoom, ... resamples (and so blurs) every training image once per layer,
+    while validation images stay sharp: BatchNormalization then learns statistics
+    of blurred images (first-layer variance ~25% lower on FER2013) and the model
+    collapses to one class in inference mode early in training.
+    """
+    import tensorflow as tf
+
+    shape = tf.shape(x)
+    batch, height, width = shape[0], shape[1], shape[2]
+    h, w = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
+
+    def uniform(limit):
+        return tf.random.uniform([batch], -limit, limit)
+
     if config.flip:
-        layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
-    if config.rotation:
-        layers.append(keras.layers.RandomRotation(config.rotation / 360.0, seed=seed, **fill))
-    if config.shift:
-        layers.append(keras.layers.RandomTranslation(config.shift, config.shift, seed=seed, **fill))
-    if config.shear:
-        layers.append(keras.layers.RandomShear(x_factor=config.shear, y_factor=config.shear, seed=seed, **fill))
-    if config.zoom:
-        layers.append(keras.layers.RandomZoom(config.zoom, config.zoom, seed=seed, **fill))
+        flip = tf.random.uniform([batch, 1, 1, 1]) < 0.5
+        x = tf.where(flip, tf.reverse(x, axis=[2]), x)
+    if config.rotation or config.zoom or config.shear or config.shift:
+        theta = uniform(config.rotation * math.pi / 180.0)
+        scale = 1.0 / (1.0 + uniform(config.zoom))
+        shear = uniform(config.shear)
+        tx, ty = uniform(config.shift) * w, uniform(config.shift) * h
+        cos, sin = tf.cos(theta), tf.sin(theta)
+        # Output->input map A = R(theta) @ Shear(shear) @ scale, about the image centre.
+        a00, a01 = cos * scale, (cos * shear - sin) * scale
+        a10, a11 = sin * scale, (sin * shear + cos) * scale
+        cx, cy = (w - 1) / 2, (h - 1) / 2
+        a2 = cx - a00 * cx - a01 * cy + tx
+        b2 = cy - a10 * cx - a11 * cy + ty
+        zeros = tf.zeros([batch])
+        transforms = tf.stack([a00, a01, a2, a10, a11, b2, zeros, zeros], axis=1)
+        x = tf.raw_ops.ImageProjectiveTransformV3(
+            images=x,
+            transforms=transforms,
+            output_shape=tf.stack([height, width]),
+            fill_value=0.0,
+            interpolation="BILINEAR",
+            fill_mode="NEAREST",
+        )
     if config.brightness:
-        layers.append(keras.layers.RandomBrightness(config.brightness, value_range=(0, 255), seed=seed))
+        x = x + tf.random.uniform([batch, 1, 1, 1], -config.brightness, config.brightness) * 255.0
     if config.contrast:
-        layers.append(keras.layers.RandomContrast(config.contrast, seed=seed))
-    return layers
+        mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+        factor = tf.random.uniform([batch, 1, 1, 1], 1.0 - config.contrast, 1.0 + config.contrast)
+        x = (x - mean) * factor + mean
+    return tf.clip_by_value(x, 0.0, 255.0)
 
 
 def make_dataset(
@@ -173,12 +205,5 @@ def make_dataset(
 
     ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE)
     if training and augment is not None:
-        layers = augmentation_layers(augment, seed)
-
-        def apply(x, y):
-            for layer in layers:
-                x = layer(x, training=True)
-            return tf.clip_by_value(x, 0.0, 255.0), y
-
-        ds = ds.map(apply, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(lambda x, y: (augment_batch(x, augment), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)

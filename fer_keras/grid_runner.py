@@ -40,7 +40,7 @@ def run_one(config: dict[str, Any], force: bool, quiet: bool, gpu: int | None = 
     from fer_keras.train import train
 
     try:
-        record = train(config, force=force, quiet=quiet)
+        record = train(config, force=force, quiet=quiet, progress=False)
         return {"name": config["name"], "status": record["status"], "val_accuracy": record["best_val_accuracy"]}
     except FerError as err:
         record_failure(config, str(err))
@@ -135,9 +135,9 @@ def run_ray(
     ray.init(address=address, include_dashboard=False, log_to_driver=not quiet, ignore_reinit_error=True,
              num_cpus=None if address else cores)  # fmt: skip
 
-    def trainable(params: dict[str, Any]) -> dict[str, Any]:
+    def trainable(params: dict[str, Any]) -> None:
         outcome = run_one(by_name[params["name"]], force, quiet)
-        return {"status_ok": outcome["status"] == STATUS_DONE, "val_accuracy": outcome.get("val_accuracy") or 0.0}
+        tune.report({"done": outcome["status"] == STATUS_DONE, "val_accuracy": outcome.get("val_accuracy") or 0.0})
 
     tuner = tune.Tuner(
         tune.with_resources(trainable, {"cpu": cpus_per_run}),

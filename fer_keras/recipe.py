@@ -49,7 +49,7 @@ class Recipe:
     output_format: str = "png"
     seed: int = 0
     description: str = ""
-    source: str = field(default="", compare=False)  # the file it came from, for messages
+    file: str = field(default="", compare=False)  # where it was loaded from, for messages
 
     def target_for(self, class_name: str) -> int:
         """The number of ``train`` images ``class_name`` must end up with."""
@@ -141,7 +141,7 @@ def parse_recipe(data: Any, where: str = "recipe", default_name: str = "recipe")
         output_format=output_format,
         seed=seed,
         augmentations=data["augmentations"],
-        source=where,
+        file=where,
     )
 
 

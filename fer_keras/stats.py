@@ -93,8 +93,8 @@ def dataset_stats(root: str | os.PathLike, workers: int | None = None, progress=
     """
     root = Path(root)
     files = list_dataset(root)
-    splits = list(dict.fromkeys(f.split for f in files)) or [s for s in SPLITS if (root / s).is_dir()]
-    classes = sorted({f.label for f in files} | {c for s in splits for c in list_classes(root / s)})
+    splits = [s for s in SPLITS if (root / s).is_dir()]
+    classes = sorted({c for s in splits for c in list_classes(root / s)})
     counts = {s: dict.fromkeys(classes, 0) for s in splits}
     color = {s: {"grayscale": 0, "rgb": 0} for s in splits}
     modes: Counter[str] = Counter()

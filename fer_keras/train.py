@@ -75,15 +75,16 @@ def class_weights_for(labels: np.ndarray, num_classes: int) -> dict[int, float]:
     return out
 
 
-def warm_start_batchnorm(model, images: np.ndarray, batch_size: int = 256) -> int:
-    """Set every BatchNormalization layer's moving statistics from real data.
+def recalibrate_batchnorm(model, images: np.ndarray, batch_size: int = 128) -> int:
+    """Re-estimate every BatchNormalization layer's moving statistics on ``images``.
 
-    Keras starts moving variances at 1.0 and updates them with momentum 0.99, but
-    with pixels rescaled to [0, 1] the real activation variances are ~1e-3: for the
-    first few hundred steps the inference-mode statistics are then off by 100x, and
-    validation accuracy sits at chance while training accuracy rises. One forward
-    pass in training mode with momentum 0 replaces the initial 0/1 statistics by
-    batch statistics; only the statistics change, no trained weight does.
+    Training batches are augmented (resampled, so slightly blurred; brightness and
+    contrast shifted) and the weights move fast early on, so the moving averages
+    that inference uses drift away from the statistics of real, un-augmented
+    inputs: validation accuracy then sits near chance while training accuracy
+    rises. Averaging the batch statistics of a fixed sample of *un-augmented*
+    training images ("precise BN") removes that train/inference mismatch. Only the
+    statistics change; no trained weight does.
 
     Returns:
         The number of BatchNormalization layers updated.
@@ -93,17 +94,32 @@ def warm_start_batchnorm(model, images: np.ndarray, batch_size: int = 256) -> in
     layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     if not layers or not len(images):
         return 0
-    rng = np.random.default_rng(0)
-    sample = images[rng.choice(len(images), size=min(batch_size, len(images)), replace=False)]
     saved = [layer.momentum for layer in layers]
     try:
-        for layer in layers:
-            layer.momentum = 0.0
-        model(sample.astype(np.float32), training=True)
+        for k, start in enumerate(range(0, len(images), batch_size), 1):
+            for layer in layers:
+                layer.momentum = (k - 1) / k  # running mean of the batch statistics
+            model(images[start : start + batch_size].astype(np.float32), training=True)
     finally:
         for layer, momentum in zip(layers, saved):
             layer.momentum = momentum
     return len(layers)
+
+
+def _precise_bn_class():
+    import keras
+
+    class PreciseBatchNorm(keras.callbacks.Callback):
+        """Recalibrates BatchNormalization statistics right before each validation."""
+
+        def __init__(self, images: np.ndarray):
+            super().__init__()
+            self.images = images
+
+        def on_test_begin(self, logs=None):
+            recalibrate_batchnorm(self.model, self.images)
+
+    return PreciseBatchNorm
 
 
 def _save_atomic(model, path: Path) -> None:
@@ -177,11 +193,15 @@ def _prepare(config: dict[str, Any], force: bool) -> tuple[dict[str, Any] | None
     return record, hist_file, False
 
 
-def train(config: dict[str, Any], force: bool = False, quiet: bool = False, log=None) -> RunResult:
+def train(
+    config: dict[str, Any], force: bool = False, quiet: bool = False, log=None, progress: bool = True
+) -> RunResult:
     """Train one run described by ``config`` (validated with ``resolve_config``).
 
     Resumes from ``runs/<name>/last.keras`` when an unfinished run with the same
-    config exists; a finished run is returned as is unless ``force``.
+    config exists; a finished run is returned as is unless ``force``. ``quiet``
+    silences everything; ``progress=False`` keeps the per-epoch lines but drops
+    progress bars (what grid workers want).
 
     Returns:
         The final history record.
@@ -215,8 +235,9 @@ def train(config: dict[str, Any], force: bool = False, quiet: bool = False, log=
         tf.config.threading.set_inter_op_parallelism_threads(min(2, config["threads"]))
     keras.utils.set_random_seed(config["seed"])
     size = tuple(config["image_size"])
-    train_data = load_split(config["data"], "train", size, config["color_mode"], quiet=quiet)
-    valid_data = load_split(config["data"], "valid", size, config["color_mode"], train_data.class_names, quiet=quiet)
+    bars_off = quiet or not progress
+    train_data = load_split(config["data"], "train", size, config["color_mode"], quiet=bars_off)
+    valid_data = load_split(config["data"], "valid", size, config["color_mode"], train_data.class_names, quiet=bars_off)
     class_names = train_data.class_names
     num_classes = len(class_names)
     folder = run_dir(config)
@@ -240,7 +261,6 @@ def train(config: dict[str, Any], force: bool = False, quiet: bool = False, log=
                 metrics=["accuracy"],
             )
             initial_epoch = 0
-            warm_start_batchnorm(model, train_data.images)
         else:
             model = keras.models.load_model(folder / LAST_CHECKPOINT_FILE)
             initial_epoch = record["epochs_done"]
@@ -258,6 +278,10 @@ def train(config: dict[str, Any], force: bool = False, quiet: bool = False, log=
         ]
         if config["lr_schedule"] == "constant" and not config["warmup_epochs"]:
             callbacks.pop(0)  # keep ReduceLROnPlateau (or the optimizer's own lr) in charge
+        if config["precise_bn"]:
+            rng = np.random.default_rng(config["seed"])
+            sample = rng.choice(len(train_data), size=min(config["precise_bn"], len(train_data)), replace=False)
+            callbacks.insert(0, _precise_bn_class()(train_data.images[np.sort(sample)]))
         if config["reduce_lr"]:
             callbacks.append(keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=config["reduce_lr"]))
         if config["early_stopping"]:
@@ -266,7 +290,7 @@ def train(config: dict[str, Any], force: bool = False, quiet: bool = False, log=
             )
         weights = class_weights_for(train_data.labels, num_classes) if config["class_weights"] else None
         if initial_epoch < config["epochs"]:
-            verbose = 1 if (not quiet and sys.stderr.isatty()) else 0
+            verbose = 1 if (not bars_off and sys.stderr.isatty()) else 0
             model.fit(
                 train_ds,
                 validation_data=valid_ds,

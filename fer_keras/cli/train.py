@@ -13,7 +13,7 @@ from fer_keras.cli import _common
 _FIELDS = (
     "arch", "data", "optimizer", "learning_rate", "momentum", "weight_decay", "batch_size", "color_mode",
     "epochs", "seed", "variant", "label_smoothing", "lr_schedule", "warmup_epochs", "early_stopping",
-    "reduce_lr", "name", "history_dir", "runs_dir", "threads",
+    "reduce_lr", "name", "history_dir", "runs_dir", "threads", "precise_bn",
 )  # fmt: skip
 
 
@@ -40,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup-epochs", type=int)
     p.add_argument("--early-stopping", type=int, metavar="PATIENCE")
     p.add_argument("--reduce-lr", type=int, metavar="PATIENCE", help="ReduceLROnPlateau on val_loss")
+    p.add_argument(
+        "--precise-bn",
+        type=int,
+        metavar="N",
+        help="re-estimate BatchNorm statistics on N un-augmented train images before each validation "
+        "(default 2048; 0 disables)",
+    )
     p.add_argument("--mixed-precision", action="store_true", help="bfloat16 compute (CPUs with AMX)")
     p.add_argument("--name", help="run name (default: the reference naming)")
     p.add_argument("--history-dir")

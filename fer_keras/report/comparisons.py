@@ -45,7 +45,9 @@ def variant_table(frame):
             if v != "augment":
                 pivot[f"{v} - augment"] = pivot[v] - pivot["augment"]
     pivot.columns.name = None
-    return pivot.sort_values("configuration", kind="mergesort").reset_index(drop=True)
+    batch = pivot["batch_size"].map(lambda b: int(b) if b.isdigit() else 0)  # 32 before 128
+    order = pivot.assign(_batch=batch).sort_values(["model", "optimizer", "color_mode", "_batch"], kind="mergesort")
+    return pivot.loc[order.index].reset_index(drop=True)
 
 
 def _label(row, seeds: bool) -> str:

