@@ -200,7 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         "| " + " | ".join(f"{v:.2f}" for v in section_med.values()) + " |",
         "",
         f"1-minute load average {load_before:.1f} before and {load_after:.1f} after the measurements "
-        f"(2 cores: above 2 means other jobs were competing for the CPU).",
+        f"({os.cpu_count()} cores: above {os.cpu_count()} means other jobs were competing for the CPU). "
+        "CPU time (the command plus its prediction worker) does not grow with that load; the report does "
+        "little I/O, so on an idle machine its wall time is at most about its CPU time "
+        f"({cpu_med[n_runs]:.1f} s for {n_runs} runs), less what the worker overlaps.",
         "",
         f"Report size: {html_kb:.0f} KiB (self-contained HTML). "
         + (

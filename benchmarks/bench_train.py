@@ -62,7 +62,7 @@ def forward_flops(model) -> int:
 
 
 def matmul_gflops(n: int, repeats: int) -> float:
-    """Median float32 GFLOP/s of an ``n x n`` by ``n x n`` ``tf.matmul`` (the machine's baseline)."""
+    """Best float32 GFLOP/s of ``repeats`` ``n x n`` by ``n x n`` ``tf.matmul`` (the machine's baseline)."""
     import tensorflow as tf
 
     a = tf.random.normal((n, n), dtype=tf.float32)
@@ -73,7 +73,7 @@ def matmul_gflops(n: int, repeats: int) -> float:
         start = time.perf_counter()
         tf.matmul(a, b).numpy()
         rates.append(2 * n**3 / (time.perf_counter() - start) / 1e9)
-    return statistics.median(rates)
+    return max(rates)
 
 
 def train_rate(arch: Path, batch: int, color_mode: str, warmup: int, budget_s: float, min_steps: int) -> float:
@@ -167,8 +167,7 @@ def main(argv=None) -> int:
     import tensorflow as tf
 
     started = time.perf_counter()
-    peak = matmul_gflops(n, 3 if quick else 5)
-    print(f"tf.matmul {n}x{n} float32: {peak:.1f} GFLOP/s", flush=True)
+    peaks = []
     rows = []
     for name in archs:
         arch = ROOT / "architectures" / f"{name}.json"
@@ -177,19 +176,27 @@ def main(argv=None) -> int:
                 continue
             flops, params = flops_of(arch, mode)
             for batch in sizes:
-                rates = [train_rate(arch, batch, mode, warmup, budget, 2) for _ in range(repeats)]
-                rate = statistics.median(rates)
+                rates, shares = [], []
+                for _ in range(repeats):
+                    # The baseline is re-measured right before each timing: the machine is
+                    # shared, and a ratio is only meaningful under the same load.
+                    peak = matmul_gflops(n, 2)
+                    rate = train_rate(arch, batch, mode, warmup, budget, 2)
+                    peaks.append(peak)
+                    rates.append(rate)
+                    shares.append(rate * flops * 3 / 1e9 / peak)
+                rate, share = statistics.median(rates), statistics.median(shares)
                 gflops = rate * flops * 3 / 1e9
-                rows.append((name, mode, batch, params, flops, rate, gflops, gflops / peak))
+                rows.append((name, mode, batch, params, flops, rate, gflops, share))
                 print(
                     f"{name:<34} {mode:<9} batch {batch:>3}: {rate:8.1f} img/s  "
-                    f"{gflops:6.1f} GFLOP/s ({gflops / peak:5.1%} of matmul)",
+                    f"{gflops:6.1f} GFLOP/s ({share:5.1%} of matmul)",
                     flush=True,
                 )
     jobs = background_jobs(exclude="bench_train")
-    peak_after = matmul_gflops(n, 3 if quick else 5)
     elapsed = time.perf_counter() - started
-    print(f"tf.matmul again at the end: {peak_after:.1f} GFLOP/s; {elapsed:.0f} s in all")
+    peak = statistics.median(peaks)
+    print(f"tf.matmul {n}x{n} float32: median {peak:.1f} GFLOP/s ({min(peaks):.0f}-{max(peaks):.0f}); {elapsed:.0f} s")
     if quick:
         return 0
 
@@ -207,8 +214,11 @@ def main(argv=None) -> int:
         f"Synthetic 48x48 batches in memory, `train_on_batch` with Adam, {warmup} warm-up steps, then "
         f"timed steps for >= {budget:g} s; median of {repeats} repeats. FLOPs: forward Conv/Dense FLOPs per image "
         "(analytic, 2 per multiply-add) x 3 for a training step.",
-        f"Baseline: float32 `tf.matmul` {n}x{n} in the same run: **{peak:.0f} GFLOP/s** at the start, "
-        f"{peak_after:.0f} GFLOP/s at the end (median of 5).",
+        f"Baseline: float32 `tf.matmul` {n}x{n}, measured right before every timing (best of 2): median "
+        f"**{peak:.0f} GFLOP/s** (range {min(peaks):.0f}-{max(peaks):.0f} as the other jobs' load varied); "
+        "'% of matmul' is the median of the per-repeat ratios. oneDNN's convolution kernels can beat TF's "
+        "float32 MatMul, so more than 100 % is possible; for scale, 2 Zen 4 cores at the nominal 2.6 GHz peak at about "
+        "166 GFLOP/s (2 x 256-bit FMA pipes per core).",
         "",
         "| architecture | colour | batch | params | fwd MFLOP/img | images/s | train GFLOP/s | % of matmul |",
         "|---|---|---:|---:|---:|---:|---:|---:|",

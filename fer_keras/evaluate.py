@@ -75,7 +75,8 @@ class EvalSet:
     """The files of one evaluation set, labelled by class *name* (models differ in order).
 
     ``boxes[i]`` is the face to crop from ``paths[i]`` (``None``: the whole image);
-    ``boxes`` itself is ``None`` when faces were not detected.
+    ``boxes`` itself is ``None`` when faces were not detected. Files the detector could
+    not read are left out of ``paths`` and listed in ``failures``.
     """
 
     name: str
@@ -140,9 +141,19 @@ def load_eval_set(
     files = scan_split_lenient(folder, None, classes)
     data = EvalSet(name, root, split_used, classes, list(files.paths), [classes[i] for i in files.labels], failures=[])
     if detect_faces:
-        start = time.perf_counter()
-        data.boxes, data.failures = _detect_all(data.paths, workers, progress)
-        data.detect_seconds = time.perf_counter() - start
+        detect_set_faces(data, workers, progress)
+    return data
+
+
+def detect_set_faces(data: EvalSet, workers: int | None = None, progress=None) -> EvalSet:
+    """Find the largest face of every image of ``data`` (in place; see :func:`load_eval_set`)."""
+    start = time.perf_counter()
+    boxes, data.failures = _detect_all(data.paths, workers, progress)
+    failed = {path for path, _ in data.failures}
+    keep = [i for i, path in enumerate(data.paths) if path not in failed]
+    data.paths, data.labels = [data.paths[i] for i in keep], [data.labels[i] for i in keep]
+    data.boxes = [boxes[i] for i in keep]
+    data.detect_seconds = time.perf_counter() - start
     return data
 
 
@@ -152,25 +163,34 @@ def _open(path: str) -> Image.Image:
         return ImageOps.exif_transpose(img)
 
 
-def _detect_all(paths: Sequence[str], workers: int | None, progress) -> tuple[list[Box | None], list]:
-    boxes: list[Box | None] = [None] * len(paths)
-    failures: list[tuple[str, str]] = []
-    if progress is not None and getattr(progress, "total", 0) is None:
-        progress.total = len(paths)  # unknown until the folder was scanned
+def _each(paths: Sequence[str], work: Callable[[int], None], workers: int | None, progress) -> list[tuple[str, str]]:
+    """Run ``work(i)`` for every path in a thread pool; return ``(path, reason)`` of the files that failed.
 
-    def work(i: int) -> None:
+    PIL decoding and OpenCV's detectMultiScale release the GIL, so threads do scale.
+    """
+    failures: list[tuple[str, str]] = []
+
+    def guarded(i: int) -> None:
         try:
-            faces = find_faces(_open(paths[i]), detect=True)
-            boxes[i] = faces[0].box if faces[0].detected else None
+            work(i)
         except Exception as err:  # noqa: BLE001 - an unreadable file is skipped and reported
             failures.append((paths[i], f"{type(err).__name__}: {err}"))
 
-    # OpenCV releases the GIL inside detectMultiScale, so threads do scale.
     with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 2) * 2)) as pool:
-        for _ in pool.map(work, range(len(paths))):
+        for _ in pool.map(guarded, range(len(paths))):
             if progress is not None:
                 progress.update(1)
-    return boxes, sorted(failures)
+    return sorted(failures)
+
+
+def _detect_all(paths: Sequence[str], workers: int | None, progress) -> tuple[list[Box | None], list]:
+    boxes: list[Box | None] = [None] * len(paths)
+
+    def work(i: int) -> None:
+        faces = find_faces(_open(paths[i]), detect=True)  # largest first
+        boxes[i] = faces[0].box if faces[0].detected else None
+
+    return boxes, _each(paths, work, workers, progress)
 
 
 def _load_crops(
@@ -179,24 +199,17 @@ def _load_crops(
     """Like :func:`fer_keras.images.load_images`, cropping ``boxes[i]`` (with ``margin``) first."""
     out = np.empty((len(paths), *size, COLOR_MODES[color_mode]), dtype=np.uint8)
     ok = np.zeros(len(paths), dtype=bool)
-    failures: list[tuple[str, str]] = []
 
     def work(i: int) -> None:
-        try:
-            img = _open(paths[i])
-            if boxes[i] is not None:
-                img = crop_faces(img, [Face(boxes[i], True)], margin)[0]
-            out[i] = to_array(img, size, color_mode)
-            ok[i] = True
-        except Exception as err:  # noqa: BLE001 - an unreadable file is skipped and reported
-            failures.append((paths[i], f"{type(err).__name__}: {err}"))
+        img = _open(paths[i])
+        if boxes[i] is not None:
+            img = crop_faces(img, [Face(boxes[i], True)], margin)[0]
+        out[i] = to_array(img, size, color_mode)
+        ok[i] = True
 
-    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
-        for _ in pool.map(work, range(len(paths))):
-            if progress is not None:
-                progress.update(1)
+    failures = _each(paths, work, None, progress)
     idx = np.flatnonzero(ok)
-    return out[idx], idx.tolist(), sorted(failures)
+    return out[idx], idx.tolist(), failures
 
 
 def check_classes(data: EvalSet, class_names: Sequence[str], model: str) -> list[str]:
@@ -323,12 +336,11 @@ def evaluate(
         if bar is not None:
             bar.close()
     decode_seconds = time.perf_counter() - start
-    failures = sorted(set(failures) | set(data.failures or []))
-    failed = {path for path, _ in data.failures or []}
-    keep = [j for j, i in enumerate(ok) if data.paths[i] not in failed]
-    images, ok = images[keep], [ok[j] for j in keep]
+    failures = sorted(failures + (data.failures or []))
     if not ok:
-        raise FerError(problem(str(data.path), f"none of the {len(data)} images could be read"))
+        raise FerError(
+            problem(str(data.path), f"none of the {len(data) + len(data.failures or [])} images could be read")
+        )
 
     bar = progress(len(images), f"predict {classifier.name}") if progress else None
     start = time.perf_counter()

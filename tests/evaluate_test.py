@@ -117,7 +117,7 @@ def test_evaluate_reproduces_the_planted_confusion(tmp_path):
     assert result["n"] == 19 and result["class_names"] == list(CLASS_NAMES)
     assert result["model"] == "stub" and result["split"] == "test" and result["faces"] is None
     assert set(result["timings"]) == {"detect_s", "decode_s", "predict_s", "images_per_s"}
-    assert calls == [4, 4, 4, 4, 2]  # batched as asked
+    assert calls == [4, 4, 4, 4, 3]  # batched as asked
 
 
 def test_results_follow_the_model_class_order(tmp_path):
@@ -175,9 +175,10 @@ def test_unknown_class_folders_are_an_error_naming_them(tmp_path):
 def test_unreadable_images_are_skipped_and_listed(tmp_path):
     write_planted(tmp_path / "set", {("happy", "happy"): 2})
     (tmp_path / "set" / "happy" / "broken.jpg").write_bytes(b"not a jpeg")
-    result = evaluate(brightness_classifier(), load_eval_set(tmp_path / "set"))
-    assert result["n"] == 2
-    assert [f["path"].endswith("broken.jpg") for f in result["failures"]] == [True]
+    for detect in (False, True):
+        result = evaluate(brightness_classifier(), load_eval_set(tmp_path / "set", detect_faces=detect))
+        assert result["n"] == 2
+        assert [f["path"].endswith("broken.jpg") for f in result["failures"]] == [True]
 
 
 def test_detect_faces_crops_photos_and_counts_the_ones_without_a_face(tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -233,7 +232,6 @@ def test_cli_dry_run_and_argument_checks(model_dir, capsys):
     assert serve_main(["--model", str(model_dir), "--max-upload-mb", "0", "--dry-run"]) == 1
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self"), reason="needs a POSIX process table")
 def test_cli_serves_over_http(model_dir):
     """The real thing: fer-serve in a subprocess, answered over loopback, then stopped."""
     import socket

@@ -47,19 +47,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from fer_keras.evaluate import check_classes, evaluate, format_table, load_classifier, load_eval_set, write_result
+    from fer_keras.evaluate import (
+        check_classes,
+        detect_set_faces,
+        evaluate,
+        format_table,
+        load_classifier,
+        load_eval_set,
+        write_result,
+    )
     from fer_keras.inference import load_model_info
     from fer_keras.validation import check_int
 
     check_int("--batch-size", args.batch_size, minimum=1)
     peer = args.peer or ("fer" if args.peer_model else None)
     info = load_model_info(args.model)  # cheap: fail on a bad folder before any decoding
-    sets = []
-    for path in args.data:
-        with _common.progress(unit="img", desc=f"faces {path}", quiet=args.quiet or not args.detect_faces) as bar:
-            data = load_eval_set(path, args.split, detect_faces=args.detect_faces, progress=bar)
+    sets = [load_eval_set(path, args.split) for path in args.data]
+    for data in sets:  # every set is checked before any slow work starts
         check_classes(data, info.class_names, info.name)
-        sets.append(data)
     _dedupe_names(sets)
     if args.dry_run:
         for data in sets:
@@ -70,6 +75,10 @@ def handle(args: argparse.Namespace) -> int:
         print(f"would evaluate {info.name}" + (" and the peer 'fer'" if peer else "") + "; nothing written")
         return 0
 
+    if args.detect_faces:
+        for data in sets:
+            with _common.progress(total=len(data), desc=f"faces {data.name}", unit="img", quiet=args.quiet) as bar:
+                detect_set_faces(data, progress=bar)
     classifiers = [(load_classifier(args.model, args.batch_size), None, None)]
     if peer:
         from fer_keras.peer import load_peer, peer_info
