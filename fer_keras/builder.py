@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from fer_keras.errors import FerError, problem
-from fer_keras.spec import NUM_CLASSES, RESERVED_LAYER_NAMES, ArchitectureSpec, load_spec
+from fer_keras.spec import NUM_CLASSES, PROJECT_LAYER_TYPES, RESERVED_LAYER_NAMES, ArchitectureSpec, load_spec
 from fer_keras.validation import check_bool, check_int, is_int, must
 
 if TYPE_CHECKING:
@@ -110,8 +110,17 @@ def _where(spec: ArchitectureSpec, index: int) -> str:
     return f"{_source(spec)}: layers[{index}] ({spec.layers[index]['type']})"
 
 
-def _make_layers(spec: ArchitectureSpec, num_classes: int, output_float32: bool) -> list[keras.Layer]:
+def _layer_class(kind: str):
+    if kind in PROJECT_LAYER_TYPES:
+        from fer_keras.layers import PROJECT_LAYERS
+
+        return PROJECT_LAYERS[kind]
     import keras
+
+    return getattr(keras.layers, kind)
+
+
+def _make_layers(spec: ArchitectureSpec, num_classes: int, output_float32: bool) -> list[keras.Layer]:
 
     layers = []
     last = len(spec.layers) - 1
@@ -120,7 +129,7 @@ def _make_layers(spec: ArchitectureSpec, num_classes: int, output_float32: bool)
         if output_float32 and index == last:
             kwargs["dtype"] = "float32"
         try:
-            layers.append(getattr(keras.layers, layer["type"])(**kwargs))
+            layers.append(_layer_class(layer["type"])(**kwargs))
         except _KERAS_ERRORS as err:
             raise FerError(f"{_where(spec, index)}: {_keras_message(err)}") from err
     return layers

@@ -347,6 +347,8 @@ def _readable(path: Path) -> None:
 def _load_keras_model(info: ModelInfo):
     import keras  # lazy: TensorFlow start-up
 
+    import fer_keras.layers  # noqa: F401 - registers fer_keras layers for load_model
+
     path = info.path / MODEL_FILE
     try:
         model = keras.saving.load_model(path, compile=False)

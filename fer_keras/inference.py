@@ -226,6 +226,8 @@ def _load_keras(info: ModelInfo) -> tuple[Callable[[np.ndarray], np.ndarray], bo
         raise FerError(problem(str(path), "not found (the keras runtime needs model.keras)"))
     import keras  # lazy: ~6 s of TensorFlow start-up, only for this runtime
 
+    import fer_keras.layers  # noqa: F401 - registers fer_keras layers for load_model
+
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as err:  # noqa: BLE001 - a damaged file is the user's to fix

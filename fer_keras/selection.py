@@ -81,6 +81,7 @@ def export_best(
 
     import keras
 
+    import fer_keras.layers  # noqa: F401 - registers fer_keras layers for load_model
     from fer_keras.dataset import load_split
     from fer_keras.train import evaluate_split
 

@@ -180,7 +180,10 @@ LAYER_TYPES: dict[str, LayerType] = {
     "LeakyReLU": _layer(negative_slope=NON_NEGATIVE),
     "ELU": _layer(alpha=NUMBER),
     "Softmax": _layer(axis=AXIS),
+    # fer_keras's own layers (fer_keras/layers.py), for what no Keras layer does.
+    "InferenceBlur": _layer(("sigma",), sigma=EPSILON),
 }  # fmt: skip
+PROJECT_LAYER_TYPES = ("InferenceBlur",)
 
 
 # --- the spec ---

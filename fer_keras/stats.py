@@ -20,6 +20,7 @@ from PIL import Image
 from fer_keras.constants import SPLITS
 from fer_keras.errors import FerError
 from fer_keras.folders import is_image_file, list_classes
+from fer_keras.sharpness import format_sharpness, split_sharpness
 
 # PIL modes without colour; everything else (RGB, RGBA, P, CMYK, YCbCr...) counts as colour.
 GRAYSCALE_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})
@@ -84,7 +85,8 @@ def dataset_stats(root: str | os.PathLike, workers: int | None = None, progress=
     Returns:
         A JSON-ready dict: ``counts[split][class]``, ``split_totals``, ``class_totals``,
         ``modes`` (per PIL mode), ``color`` (``grayscale``/``rgb`` per split), ``sizes``
-        (width/height min, median, max and the most common sizes) and ``unreadable``.
+        (width/height min, median, max and the most common sizes), ``unreadable`` and
+        ``sharpness`` (see :func:`fer_keras.sharpness.split_sharpness`).
 
     Example:
         >>> stats = dataset_stats("data/demo")  # doctest: +SKIP
@@ -129,6 +131,9 @@ def dataset_stats(root: str | os.PathLike, workers: int | None = None, progress=
         "color": color,
         "sizes": _size_summary(sizes),
         "unreadable": unreadable,
+        "sharpness": split_sharpness(
+            {s: [os.path.join(root, f.relpath) for f in files if f.split == s] for s in splits}
+        ),
     }
 
 
@@ -174,6 +179,8 @@ def format_stats(stats: dict[str, Any]) -> str:
         lines.append(
             "most common: " + ", ".join(f"{s['size'][0]}x{s['size'][1]} ({s['count']})" for s in sz["most_common"])
         )
+    if stats.get("sharpness", {}).get("splits"):
+        lines.extend(format_sharpness(stats["sharpness"]))
     if stats["unreadable"]:
         lines.append(f"unreadable headers: {len(stats['unreadable'])} (listed in the JSON; see fer-data clean)")
     return "\n".join(lines)

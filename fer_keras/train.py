@@ -262,6 +262,8 @@ def train(
             )
             initial_epoch = 0
         else:
+            import fer_keras.layers  # noqa: F401 - registers fer_keras layers for load_model
+
             model = keras.models.load_model(folder / LAST_CHECKPOINT_FILE)
             initial_epoch = record["epochs_done"]
             if not quiet:

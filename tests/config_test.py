@@ -41,7 +41,10 @@ def test_all_problems_reported_at_once():
     with pytest.raises(FerError) as info:
         resolve_config({**BASE, "optimizer": "adma", "batch_size": 0, "label_smoothing": 1.5})
     problems = info.value.problems
-    assert "config: 'optimizer' must be one of 'adam', 'adamw', 'rmsprop', 'sgd'; got 'adma'; did you mean 'adam'?" in problems
+    assert (
+        "config: 'optimizer' must be one of 'adam', 'adamw', 'rmsprop', 'sgd'; got 'adma'; did you mean 'adam'?"
+        in problems
+    )
     assert "config: 'batch_size' must be >= 1; got 0" in problems
     assert "config: 'label_smoothing' must be in [0, 1); got 1.5" in problems
 

@@ -47,7 +47,9 @@ def test_axes_for_class_weights_and_seed_make_unique_names(tmp_path):
 
 
 def test_overrides_and_variant_datasets(tmp_path):
-    path = _grid(tmp_path, datasets={"augment": "d/std", "balanced": "d/bal"}, blocks=[{"variant": ["augment", "balanced"]}])
+    path = _grid(
+        tmp_path, datasets={"augment": "d/std", "balanced": "d/bal"}, blocks=[{"variant": ["augment", "balanced"]}]
+    )
     runs = expand_grid(load_grid(path), {"epochs": 3})
     assert [(r["variant"], r["data"], r["epochs"]) for r in runs] == [("augment", "d/std", 3), ("balanced", "d/bal", 3)]
 

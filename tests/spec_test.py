@@ -15,6 +15,7 @@ from fer_keras.spec import (
     ACTIVATIONS,
     INITIALIZERS,
     LAYER_TYPES,
+    PROJECT_LAYER_TYPES,
     ArchitectureSpec,
     check_paths,
     load_spec,
@@ -345,9 +346,12 @@ def test_loader_does_not_import_tensorflow_or_keras():
 def test_allowlist_matches_real_keras_signatures():
     import keras
 
+    from fer_keras.layers import PROJECT_LAYERS
+
     base = set(inspect.signature(keras.layers.Layer.__init__).parameters)
     for kind, layer_type in LAYER_TYPES.items():
-        params = inspect.signature(getattr(keras.layers, kind).__init__).parameters
+        layer_class = PROJECT_LAYERS[kind] if kind in PROJECT_LAYER_TYPES else getattr(keras.layers, kind)
+        params = inspect.signature(layer_class.__init__).parameters
         takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
         for field in layer_type.fields:
             assert field in params or (takes_kwargs and field in base), f"{kind} does not accept {field!r}"

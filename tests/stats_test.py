@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -66,3 +67,32 @@ def test_missing_or_empty_folders_are_clear_errors(tmp_path):
         dataset_stats(tmp_path / "nope")
     with pytest.raises(FerError, match="no split folders"):
         dataset_stats(tmp_path)
+
+
+def test_a_blurred_split_is_measured_and_flagged(tmp_path):
+    from PIL import ImageFilter
+
+    from fer_keras.sharpness import laplacian_variance
+
+    root = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for split, radius in [("train", 3), ("valid", 0), ("test", 0)]:
+        folder = root / split / "happy"
+        folder.mkdir(parents=True)
+        for i in range(6):
+            img = Image.fromarray(rng.integers(0, 256, (48, 48), dtype=np.uint8))
+            (img.filter(ImageFilter.GaussianBlur(radius)) if radius else img).save(folder / f"{i}.png")
+    stats = dataset_stats(root)
+    sharp = stats["sharpness"]
+    assert sharp["blurred"] == ["train"] and sharp["splits"]["valid"]["sampled"] == 6
+    assert sharp["splits"]["train"]["median_sharpness"] < 0.05 * sharp["splits"]["valid"]["median_sharpness"]
+    assert "warning: train is much blurrier" in format_stats(stats)
+    flat = np.tile(np.arange(48, dtype=np.float64), (1, 48, 1))  # a linear ramp has no curvature
+    assert laplacian_variance(flat)[0] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_sharpness_of_the_real_fer2013_flags_its_train_split(fer2013):
+    from fer_keras.sharpness import split_sharpness
+
+    paths = {s: sorted(str(p) for p in (fer2013 / s).glob("*/*.jpg")) for s in ("train", "valid")}
+    assert split_sharpness(paths, sample=200)["blurred"] == ["train"]

@@ -14,8 +14,15 @@ from fer_keras.train import learning_rate_at, train
 
 def _config(tmp_path, spec, data, **extra):
     return resolve_config(
-        {"arch": str(spec), "data": str(data), "epochs": 1, "batch_size": 16, "history_dir": str(tmp_path / "h"),
-         "runs_dir": str(tmp_path / "r"), **extra}  # fmt: skip
+        {
+            "arch": str(spec),
+            "data": str(data),
+            "epochs": 1,
+            "batch_size": 16,
+            "history_dir": str(tmp_path / "h"),
+            "runs_dir": str(tmp_path / "r"),
+            **extra,
+        }  # fmt: skip
     )
 
 

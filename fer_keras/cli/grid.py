@@ -38,6 +38,10 @@ def build_select_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", help="only consider this grid's runs")
     p.add_argument("--out", default=None, help="best model folder (default models/best_model)")
     p.add_argument("--no-test", action="store_true", help="skip the one-time test-split evaluation")
+    p.add_argument("--run", action="append", metavar="NAME", help="only consider this run (repeatable)")
+    p.add_argument(
+        "--reproduce", metavar="COMMANDS", help="the commands that reproduce the selected run, kept in metadata.json"
+    )
     return p
 
 
@@ -158,7 +162,9 @@ def handle_select(args: argparse.Namespace) -> int:
         names = [run["name"] for run in runs]
         history = args.history or runs[0]["history_dir"]
         out = args.out or grid.get("best_model", BEST_MODEL_DIR)
-    _select(history, names, out, not args.no_test, args.quiet, "fer-grid select")
+    if args.run:
+        names = [n for n in names if n in args.run] if names is not None else list(args.run)
+    _select(history, names, out, not args.no_test, args.quiet, args.reproduce or "fer-grid select")
     return 0
 
 

@@ -94,7 +94,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _types(args: argparse.Namespace) -> None:
     from fer_keras.errors import FerError, problem
-    from fer_keras.spec import ACTIVATIONS, INITIALIZERS, LAYER_TYPES, NUM_CLASSES
+    from fer_keras.spec import ACTIVATIONS, INITIALIZERS, LAYER_TYPES, NUM_CLASSES, PROJECT_LAYER_TYPES
     from fer_keras.validation import describe_choice
 
     if args.type is None:
@@ -109,7 +109,8 @@ def _types(args: argparse.Namespace) -> None:
     if message:
         raise FerError(problem("fer-spec types", message))
     rules = LAYER_TYPES[args.type]
-    print(f"{args.type}  (keras.layers.{args.type}; the other fields keep Keras's defaults)")
+    home = "fer_keras.layers" if args.type in PROJECT_LAYER_TYPES else "keras.layers"
+    print(f"{args.type}  ({home}.{args.type}; the other fields keep Keras's defaults)")
     for field, rule in rules.fields.items():
         flag = "required" if field in rules.required else "optional"
         print(f"  {field:<24}{flag:<10}{rule.text}")
