@@ -259,7 +259,7 @@ def write_results(path, table, label, images, runs, workers, steps, build, argv)
     lines = [
         "# fer-balance benchmark",
         "",
-        f"Machine: 2-core Sapphire Rapids CPU, no GPU (os.cpu_count()={os.cpu_count()}), shared with other "
+        f"Machine: 2-core AMD EPYC (Zen 4) CPU, no GPU (os.cpu_count()={os.cpu_count()}), shared with other "
         f"jobs (load average {os.getloadavg()[0]:.1f} at the end, so wall-clock speeds are lower than on an idle "
         "machine; CPU time per image is the steadier comparison).",
         f"Command: `.venv/bin/python {command}` ({time.strftime('%Y-%m-%d')})",

@@ -32,7 +32,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         yield tmp_path
         if tmp_path.is_file():
             # mkstemp creates 0600 files; give the result the usual umask-based mode.
-            os.chmod(tmp_path, 0o666 & ~_umask())
+            os.chmod(tmp_path, 0o666 & ~current_umask())
             with open(tmp_path, "rb+") as fh:
                 os.fsync(fh.fileno())
         os.replace(tmp_path, path)
@@ -40,7 +40,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
-def _umask() -> int:
+def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from fer_keras.atomic import write_json_atomic
+from fer_keras.atomic import current_umask, write_json_atomic
 from fer_keras.constants import (
     ARCHITECTURE_FILE,
     BEST_CHECKPOINT_FILE,
@@ -85,7 +85,7 @@ def export_best(
     from fer_keras.dataset import load_split
     from fer_keras.train import evaluate_split
 
-    model = keras.models.load_model(checkpoint)
+    model = keras.models.load_model(checkpoint, compile=False)  # no optimizer state in the export
     size = tuple(config["image_size"])
     classes = tuple(record["class_names"])
     valid = load_split(config["data"], "valid", size, config["color_mode"], classes, quiet=quiet)
@@ -113,6 +113,7 @@ def export_best(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes it 0700; the export is for everyone to read
     try:
         model.save(staging / MODEL_FILE)
         model.save_weights(staging / WEIGHTS_FILE)

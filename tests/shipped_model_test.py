@@ -61,3 +61,15 @@ def test_accuracy_on_500_fer2013_test_images(fer2013, predictor, metadata):
     accuracy = float((predictor.predict(images).argmax(axis=1) == labels).mean())
     floor = metadata["test_metrics"]["accuracy"] - SAMPLE_MARGIN
     assert accuracy >= floor, f"accuracy {accuracy:.3f} on 500 test images; the shipped model measured {floor:.3f}+"
+
+
+def test_the_shipped_onnx_export_agrees_with_keras(predictor):
+    from fer_keras.constants import ONNX_FILE
+    from fer_keras.inference import Predictor
+
+    if not (SHIPPED / ONNX_FILE).is_file():
+        pytest.skip("no ONNX export shipped")
+    rng = np.random.default_rng(1)
+    faces = [draw_face(emotion, rng, size=64) for emotion in CLASS_NAMES]
+    onnx = Predictor.load(SHIPPED, runtime="onnx")
+    assert np.abs(onnx.predict_images(faces) - predictor.predict_images(faces)).max() < 1e-4
