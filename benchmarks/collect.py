@@ -1,6 +1,6 @@
 """Collect benchmarks/results/*.md into benchmarks/RESULTS.md (run after any full benchmark).
 
-    .venv/bin/python benchmarks/collect.py
+.venv/bin/python benchmarks/collect.py
 """
 
 from __future__ import annotations
