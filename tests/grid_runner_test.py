@@ -56,6 +56,14 @@ def test_grid_of_8_runs_completes_exports_best_and_second_run_does_nothing(tmp_p
     assert mtimes == {p: p.stat().st_mtime_ns for p in list_histories(tmp_path / "history")}
     assert grid_main([str(grid), "--dry-run"]) == 0
     assert "8 runs: 0 todo, 8 done, 0 failed, 0 interrupted" in capsys.readouterr().out
+    # `select --run` exports a named run (not the best) and records how to reproduce it.
+    worst = min(records, key=lambda r: r["best_val_accuracy"])["name"]
+    out = tmp_path / "chosen"
+    args = ["select", "--history", str(tmp_path / "history"), "--run", worst, "--out", str(out), "-q"]
+    assert grid_main([*args, "--reproduce", "fer-train --config x.json", "--no-test"]) == 0
+    chosen = json.loads((out / METADATA_FILE).read_text())
+    assert chosen["source_run"] == worst and chosen["reproduce"] == "fer-train --config x.json"
+    assert chosen["test_metrics"] is None and oct(out.stat().st_mode & 0o777) != "0o700"
 
 
 def test_sigkilled_run_resumes_from_its_checkpoint(tmp_path, tiny_data):
