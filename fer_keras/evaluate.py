@@ -19,7 +19,6 @@ import datetime as _dt
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from fer_keras.constants import COLOR_MODES, SPLITS
 from fer_keras.errors import FerError, did_you_mean, problem
 from fer_keras.faces import DEFAULT_MARGIN, Box, Face, crop_faces, find_faces
 from fer_keras.folders import list_classes, scan_split_lenient
-from fer_keras.images import load_images, to_array
+from fer_keras.images import load_images, map_files, to_array
 from fer_keras.validation import check_choice, check_int, must
 
 DEFAULT_BATCH_SIZE = 256
@@ -163,26 +162,6 @@ def _open(path: str) -> Image.Image:
         return ImageOps.exif_transpose(img)
 
 
-def _each(paths: Sequence[str], work: Callable[[int], None], workers: int | None, progress) -> list[tuple[str, str]]:
-    """Run ``work(i)`` for every path in a thread pool; return ``(path, reason)`` of the files that failed.
-
-    PIL decoding and OpenCV's detectMultiScale release the GIL, so threads do scale.
-    """
-    failures: list[tuple[str, str]] = []
-
-    def guarded(i: int) -> None:
-        try:
-            work(i)
-        except Exception as err:  # noqa: BLE001 - an unreadable file is skipped and reported
-            failures.append((paths[i], f"{type(err).__name__}: {err}"))
-
-    with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 2) * 2)) as pool:
-        for _ in pool.map(guarded, range(len(paths))):
-            if progress is not None:
-                progress.update(1)
-    return sorted(failures)
-
-
 def _detect_all(paths: Sequence[str], workers: int | None, progress) -> tuple[list[Box | None], list]:
     boxes: list[Box | None] = [None] * len(paths)
 
@@ -190,7 +169,7 @@ def _detect_all(paths: Sequence[str], workers: int | None, progress) -> tuple[li
         faces = find_faces(_open(paths[i]), detect=True)  # largest first
         boxes[i] = faces[0].box if faces[0].detected else None
 
-    return boxes, _each(paths, work, workers, progress)
+    return boxes, map_files(paths, work, workers, progress)
 
 
 def _load_crops(
@@ -207,7 +186,7 @@ def _load_crops(
         out[i] = to_array(img, size, color_mode)
         ok[i] = True
 
-    failures = _each(paths, work, None, progress)
+    failures = map_files(paths, work, None, progress)
     idx = np.flatnonzero(ok)
     return out[idx], idx.tolist(), failures
 

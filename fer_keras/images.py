@@ -8,7 +8,7 @@ loaders skip and report instead of crashing a run.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -67,18 +67,34 @@ def load_images(
     channels = COLOR_MODES[color_mode]
     out = np.empty((len(paths), height, width, channels), dtype=np.uint8)
     ok = np.zeros(len(paths), dtype=bool)
-    failures: list[tuple[str, str]] = []
 
     def work(i: int) -> None:
+        out[i] = load_image(paths[i], size, color_mode)
+        ok[i] = True
+
+    failures = map_files(paths, work, workers, progress)
+    ok_idx = np.flatnonzero(ok)
+    return out[ok_idx], ok_idx.tolist(), failures
+
+
+def map_files(
+    paths: Sequence[str], work: Callable[[int], None], workers: int | None = None, progress=None
+) -> list[tuple[str, str]]:
+    """Run ``work(i)`` for every index of ``paths`` in a thread pool; return ``(path, reason)`` of the failures.
+
+    PIL decoding and OpenCV's detectMultiScale release the GIL, so threads do scale.
+    ``progress`` (tqdm-like) gets ``update(1)`` per file.
+    """
+    failures: list[tuple[str, str]] = []
+
+    def guarded(i: int) -> None:
         try:
-            out[i] = load_image(paths[i], size, color_mode)
-            ok[i] = True
-        except Exception as err:  # noqa: BLE001 - any decode failure is a skipped file
+            work(i)
+        except Exception as err:  # noqa: BLE001 - an unreadable file is skipped and reported
             failures.append((paths[i], f"{type(err).__name__}: {err}"))
 
     with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 2) * 2)) as pool:
-        for _ in pool.map(work, range(len(paths))):
+        for _ in pool.map(guarded, range(len(paths))):
             if progress is not None:
                 progress.update(1)
-    ok_idx = np.flatnonzero(ok)
-    return out[ok_idx], ok_idx.tolist(), sorted(failures)
+    return sorted(failures)
