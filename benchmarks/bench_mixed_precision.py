@@ -43,7 +43,9 @@ def arm(data: str, arch: str, mixed: bool, epochs: int, train_images: int, batch
 
     keras.utils.set_random_seed(seed)
     if mixed:
-        keras.config.set_dtype_policy("mixed_bfloat16")
+        from fer_keras.train import mixed_precision_policy
+
+        keras.config.set_dtype_policy(mixed_precision_policy())
     train = load_split(data, "train", (48, 48), "grayscale", quiet=True)
     pick = np.sort(np.random.default_rng(seed).choice(len(train), min(train_images, len(train)), replace=False))
     train.images, train.labels = train.images[pick], train.labels[pick]
@@ -108,7 +110,9 @@ def main(argv=None) -> int:
         if not (data / "valid").is_dir():
             print(f"skipped: {data} has no valid split (use --quick for generated data)", file=sys.stderr)
             return EXIT_SKIP
+    load_before = os.getloadavg()[0]
     results = [run_arm(args, str(data), mixed) for mixed in (False, True)]
+    load_after = os.getloadavg()[0]
     base, mixed = results
     for r in results:
         name = "mixed_bfloat16" if r["mixed"] else "float32"
@@ -122,7 +126,8 @@ def main(argv=None) -> int:
         "# Mixed precision (bfloat16) vs float32",
         "",
         f"Measured {dt.date.today().isoformat()} with `.venv/bin/python benchmarks/bench_mixed_precision.py` "
-        "on a 2-core AMD EPYC (Zen 4: AVX-512 BF16, no AMX), no GPU, nothing else running.",
+        "on a 2-core AMD EPYC (Zen 4: AVX-512 BF16, no AMX), no GPU; 1-minute load average "
+        f"{load_before:.1f} before and {load_after:.1f} after (2 cores: above 2 means other jobs competed).",
         f"`{arch}`, grayscale 48x48, {base['train_images']} random FER2013 train images, batch {args.batch_size}, "
         f"Adam 1e-3, {args.epochs} epochs from seed 0, each arm in its own process; speed over epochs 2-{args.epochs}; "
         f"accuracy on all {base['valid_images']} valid images after the last epoch.",
@@ -132,8 +137,9 @@ def main(argv=None) -> int:
         f"| float32 | {base['images_per_s']:.1f} | 1.00x | {base['valid_accuracy']:.2%} |",
         f"| mixed_bfloat16 | {mixed['images_per_s']:.1f} | {speedup:.2f}x | {mixed['valid_accuracy']:.2%} |",
         "",
-        "This CPU has AVX-512 BF16 but no AMX, the unit that made bfloat16 pay off on the Sapphire Rapids "
-        "machines where `--mixed-precision` measured +27%; keep float32 here unless the ratio above says otherwise.",
+        f"Here bfloat16 is {'faster' if speedup > 1 else 'slower'} ({speedup:.2f}x): without AMX the CPU has no "
+        "bfloat16 matrix unit, so `--mixed-precision` is for CPUs with AMX and for GPUs; the accuracy column "
+        "shows its effect on the result.",
     ]
     Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

@@ -30,7 +30,7 @@ from typing import Any
 from fer_keras.config import resolve_config
 from fer_keras.constants import STATUS_DONE, STATUS_FAILED, STATUS_INTERRUPTED, STATUS_RUNNING
 from fer_keras.errors import FerError, did_you_mean, problem
-from fer_keras.history import history_path, read_history
+from fer_keras.history import history_path, is_finished, read_history
 
 GRID_KEYS = ("name", "description", "datasets", "defaults", "axes", "blocks", "best_model")
 STATUS_TODO = "todo"
@@ -135,7 +135,7 @@ def run_status(config: dict[str, Any]) -> str:
     except FerError:
         return STATUS_FAILED
     status = record.get("status")
-    if status == STATUS_DONE and record.get("epochs_done", 0) >= config["epochs"]:
+    if is_finished(record, config["epochs"]):
         return STATUS_DONE
     if status == STATUS_FAILED:
         return STATUS_FAILED

@@ -16,7 +16,7 @@ from typing import Any
 
 from fer_keras import __version__
 from fer_keras.atomic import write_json_atomic
-from fer_keras.constants import HISTORY_SUFFIX, STATUS_RUNNING
+from fer_keras.constants import HISTORY_SUFFIX, STATUS_DONE, STATUS_RUNNING
 from fer_keras.errors import FerError
 
 FORMAT_VERSION = 1
@@ -71,6 +71,13 @@ def new_history(name: str, config: dict[str, Any], class_names: list[str], spec_
         "started_at": now_iso(),
         "finished_at": None,
     }
+
+
+def is_finished(record: dict[str, Any], epochs: int) -> bool:
+    """Whether a run is complete for ``epochs``: done with them all, or stopped early by EarlyStopping."""
+    if record.get("status") != STATUS_DONE:
+        return False
+    return record.get("epochs_done", 0) >= epochs or bool(record.get("stopped_early"))
 
 
 def write_history(path: str | os.PathLike, record: dict[str, Any]) -> None:

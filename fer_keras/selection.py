@@ -127,7 +127,7 @@ def export_best(
 
 
 def _swap_in(staging: Path, out: Path) -> None:
-    """Replace ``out`` by ``staging`` keeping unrelated files (e.g. a README) out of the way."""
+    """Replace the whole ``out`` folder by ``staging``: exports of the previous model (ONNX, ...) go with it."""
     old = out.with_name(f".{out.name}.old")
     shutil.rmtree(old, ignore_errors=True)
     if out.exists():

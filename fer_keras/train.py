@@ -30,7 +30,7 @@ from fer_keras.constants import (
     STATUS_RUNNING,
 )
 from fer_keras.errors import FerError
-from fer_keras.history import history_path, new_history, now_iso, read_history, write_history
+from fer_keras.history import history_path, is_finished, new_history, now_iso, read_history, write_history
 
 RunResult = dict[str, Any]
 
@@ -171,6 +171,13 @@ def _recorder_class():
     return RunRecorder
 
 
+def mixed_precision_policy() -> str:
+    """``mixed_float16`` where a GPU is visible (tensor cores), else ``mixed_bfloat16`` (CPUs; pays off with AMX)."""
+    import tensorflow as tf
+
+    return "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
+
+
 def _prepare(config: dict[str, Any], force: bool) -> tuple[dict[str, Any] | None, Path, bool]:
     """Decide between a fresh start and a resume: ``(record to resume or None, history file, finished)``."""
     folder = run_dir(config)
@@ -186,7 +193,7 @@ def _prepare(config: dict[str, Any], force: bool) -> tuple[dict[str, Any] | None
             f"{hist_file}: existing run has a different config ({'; '.join(diffs)}); use --force to restart it"
         )
     record["config"] = config
-    if record["status"] == STATUS_DONE and record["epochs_done"] >= config["epochs"]:
+    if is_finished(record, config["epochs"]):
         return record, hist_file, True
     if record["epochs_done"] == 0 or not (folder / LAST_CHECKPOINT_FILE).exists():
         return None, hist_file, False
@@ -248,7 +255,7 @@ def train(
 
     previous_policy = keras.config.dtype_policy().name
     if config["mixed_precision"]:
-        keras.config.set_dtype_policy("mixed_bfloat16")
+        keras.config.set_dtype_policy(mixed_precision_policy())
     try:
         if record is None:
             record = new_history(config["name"], config, list(class_names), spec.sha256)
@@ -304,7 +311,10 @@ def train(
                 shuffle=False,  # the tf.data pipeline shuffles itself
             )
         _save_atomic(model, folder / FINAL_MODEL_FILE)
-        record.update(status=STATUS_DONE, finished_at=now_iso())
+        # Fewer epochs than asked without an exception means EarlyStopping ended the run: it is
+        # finished, and reruns must not resume it.
+        stopped_early = record["epochs_done"] < config["epochs"]
+        record.update(status=STATUS_DONE, finished_at=now_iso(), stopped_early=stopped_early)
         write_history(hist_file, record)
         return record
     except KeyboardInterrupt:

@@ -83,6 +83,9 @@ def test_status_from_history(tmp_path):
     write_history(history_path(run["history_dir"], run["name"]), record)
     assert run_status(run) == "done"
     assert run_status({**run, "epochs": 5}) == "interrupted"  # more epochs asked: resumes
+    record.update(stopped_early=True)  # EarlyStopping ended it before the last epoch: finished
+    write_history(history_path(run["history_dir"], run["name"]), record)
+    assert run_status({**run, "epochs": 5}) == "done"
     record.update(status="failed")
     write_history(history_path(run["history_dir"], run["name"]), record)
     assert run_status(run) == "failed"

@@ -119,7 +119,9 @@ def handle_run(args: argparse.Namespace) -> int:
         bar.close()
 
     if not args.no_select:
-        names = [run["name"] for run in chosen]
+        # Every run of the grid competes, not only the --only subset: a partial rerun must not
+        # replace a better model trained earlier.
+        names = [run["name"] for run in runs]
         history_dir = chosen[0]["history_dir"]
         try:
             _select(
