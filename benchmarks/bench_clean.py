@@ -33,9 +33,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fer_keras.clean import find_problems, format_report  # noqa: E402
-from fer_keras.demo import make_demo_dataset  # noqa: E402
-from fer_keras.stats import dataset_stats  # noqa: E402
+from fer_keras.data.clean import find_problems, format_report  # noqa: E402
+from fer_keras.data.demo import make_demo_dataset  # noqa: E402
+from fer_keras.data.stats import dataset_stats  # noqa: E402
 
 FER2013 = ROOT.parent / "shared" / "datasets" / "fer2013"
 

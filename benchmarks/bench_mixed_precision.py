@@ -38,12 +38,12 @@ def arm(data: str, arch: str, mixed: bool, epochs: int, train_images: int, batch
     import keras
     import numpy as np
 
-    from fer_keras.builder import build_model
-    from fer_keras.dataset import AugmentConfig, load_split, make_dataset
+    from fer_keras.data.pipeline import AugmentConfig, load_split, make_dataset
+    from fer_keras.model.builder import build_model
 
     keras.utils.set_random_seed(seed)
     if mixed:
-        from fer_keras.train import mixed_precision_policy
+        from fer_keras.training.train import mixed_precision_policy
 
         keras.config.set_dtype_policy(mixed_precision_policy())
     train = load_split(data, "train", (48, 48), "grayscale", quiet=True)
@@ -86,7 +86,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="demo data, 2 short epochs; prints only")
     p.add_argument("--data", default=str(FER2013), help=f"dataset root (default {FER2013})")
-    p.add_argument("--arch", default=str(ROOT / "architectures" / "fer_vgg_lowpass.json"))
+    p.add_argument("--arch", default=str(ROOT / "architectures" / "fer_vgg.json"))
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--train-images", type=int, default=8000, help="random training subset (default 8000)")
     p.add_argument("--batch-size", type=int, default=64)
@@ -100,7 +100,7 @@ def main(argv=None) -> int:
 
     tmp = tempfile.TemporaryDirectory(prefix="bench_mixed_") if args.quick else None
     if args.quick:
-        from fer_keras.demo import make_demo_dataset
+        from fer_keras.data.demo import make_demo_dataset
 
         data = Path(tmp.name) / "demo"
         make_demo_dataset(data, {"train": 8, "valid": 4}, seed=0)

@@ -3,7 +3,7 @@
 Two pipelines over the same ``train`` split, same batch size, same augmentation
 (horizontal flip, shear 0.2, zoom 0.2), 48x48 grayscale:
 
-- project: ``fer_keras.dataset.load_split`` (decode once into memory, PIL in a thread
+- project: ``fer_keras.data.pipeline.load_split`` (decode once into memory, PIL in a thread
   pool) + ``make_dataset(training=True, augment=AugmentConfig())`` (tf.data: shuffle
   indices, gather, Keras augmentation layers, prefetch);
 - baseline: ``tf.keras.preprocessing.image.ImageDataGenerator(rescale=1/255,
@@ -48,7 +48,7 @@ EXIT_SKIP = 77  # tests/benchmarks_test.py skips a benchmark that exits with thi
 
 def project_iterator(root: Path, batch: int, seed: int):
     """(endless batch iterator, one-off decode seconds, class count) of the project pipeline."""
-    from fer_keras.dataset import AugmentConfig, load_split, make_dataset
+    from fer_keras.data.pipeline import AugmentConfig, load_split, make_dataset
 
     start = time.perf_counter()
     data = load_split(root, "train", SIZE, "grayscale", quiet=True)
@@ -87,7 +87,7 @@ def throughput(iterator, batches: int, warmup: int) -> float:
 
 
 def make_model(arch: Path, num_classes: int):
-    from fer_keras.builder import build_model
+    from fer_keras.model.builder import build_model
 
     model = build_model(arch, (*SIZE, 1), num_classes)
     model.compile(optimizer="adamw", loss="categorical_crossentropy", metrics=["accuracy"])
@@ -143,7 +143,7 @@ def main(argv=None) -> int:
     batch = 16 if quick and args.batch_size == 64 else args.batch_size
     tmp = None
     if quick:
-        from fer_keras.demo import make_demo_dataset
+        from fer_keras.data.demo import make_demo_dataset
 
         tmp = tempfile.TemporaryDirectory(prefix="bench_pipeline_")
         root = Path(tmp.name) / "demo"

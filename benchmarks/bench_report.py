@@ -43,7 +43,7 @@ BUDGET_S = 30.0
 
 def make_inputs(scratch: Path, n_runs: int, epochs: int) -> dict[str, Path]:
     from fer_keras.constants import CLASS_NAMES
-    from fer_keras.demo import make_demo_dataset
+    from fer_keras.data.demo import make_demo_dataset
     from fer_keras.report.synthetic import dump, write_brightness_model, write_synthetic_histories
 
     data = scratch / "data"

@@ -190,8 +190,8 @@ def throughput(url: str, photo: bytes, total: int, clients: int) -> float:
 
 
 def folder_speed(model: Path, runtime: str, folder: Path) -> float:
-    from fer_keras.inference import Predictor
-    from fer_keras.predict import collect_files, predict_files
+    from fer_keras.inference.predict import collect_files, predict_files
+    from fer_keras.inference.predictor import Predictor
 
     predictor = Predictor.load(model, runtime=runtime)
     files, _ = collect_files([folder])

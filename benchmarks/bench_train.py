@@ -1,6 +1,6 @@
 """Benchmark training throughput (images/s) per architecture x batch size x colour mode.
 
-Every ``architectures/*.json`` is built with ``fer_keras.builder.build_model`` and
+Every ``architectures/*.json`` is built with ``fer_keras.model.builder.build_model`` and
 compiled as ``fer-train`` compiles it (categorical cross-entropy, accuracy), then fed
 synthetic in-memory batches with ``train_on_batch``: a few warm-up steps (tracing),
 then timed steps until a time budget is spent. Each figure is the median of several
@@ -81,7 +81,7 @@ def train_rate(arch: Path, batch: int, color_mode: str, warmup: int, budget_s: f
     import keras
     import numpy as np
 
-    from fer_keras.builder import build_model
+    from fer_keras.model.builder import build_model
 
     keras.utils.clear_session()
     channels = 3 if color_mode == "rgb" else 1
@@ -103,7 +103,7 @@ def flops_of(arch: Path, color_mode: str) -> tuple[int, int]:
     """(forward FLOPs per image, parameters) of ``arch`` at 48x48 in ``color_mode``."""
     import keras
 
-    from fer_keras.builder import build_model
+    from fer_keras.model.builder import build_model
 
     keras.utils.clear_session()
     model = build_model(arch, (48, 48, 3 if color_mode == "rgb" else 1), NUM_CLASSES)

@@ -9,7 +9,7 @@ import platform
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["accuracy", "lowpass", "train", "pipeline", "clean", "balance", "report", "serve"]
+ORDER = ["accuracy", "train", "pipeline", "clean", "balance", "report", "serve"]
 
 
 def main() -> None:

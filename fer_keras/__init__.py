@@ -1,6 +1,17 @@
 """fer_keras: a Keras/TensorFlow research toolkit for facial expression recognition.
 
-Importing the package is cheap: TensorFlow is only imported by the modules that
+The subpackages follow the pipeline, each importing only from the stages before it
+(``tests/layering_test.py`` checks it):
+
+- core modules here: ``constants``, ``errors`` (``FerError``), ``validation``, ``atomic``;
+- ``data``: dataset folders, statistics, cleaning, balancing, the ``tf.data`` pipeline;
+- ``model``: architecture specs and the Keras models built from them;
+- ``training``: run configs, training runs, grids, best-run selection;
+- ``inference``: running a model folder on images, faces, export, evaluation;
+- ``report`` and ``serve``: the HTML analysis and the web service;
+- ``cli``: one thin module per command.
+
+Importing the package is cheap: TensorFlow is only imported by the functions that
 build, train or run models, so `--help`, spec checks and the data tools stay fast.
 """
 

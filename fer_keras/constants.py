@@ -62,6 +62,8 @@ CLEAN_REPORT_FILE = "reports/clean_report.json"
 QUARANTINE_SUFFIX = ".quarantine"
 QUARANTINE_MANIFEST_FILE = "manifest.json"
 QUARANTINE_JOURNAL_FILE = "journal.jsonl"
+# Written by `clean --apply` before its journal: names the dataset a quarantine folder belongs to.
+QUARANTINE_MARKER_FILE = "fer_quarantine.json"
 
 # Balanced datasets (fer-balance): recipe folder and the manifest written into each build.
 BALANCING_DIR = "balancing"

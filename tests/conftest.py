@@ -29,7 +29,7 @@ TINY_SPEC = {
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> Path:
     """A 7-class demo dataset with 8/4/4 images per class (read-only for tests)."""
-    from fer_keras.demo import make_demo_dataset
+    from fer_keras.data.demo import make_demo_dataset
 
     root = tmp_path_factory.mktemp("tiny") / "data"
     make_demo_dataset(root, {"train": 8, "valid": 4, "test": 4}, seed=1)

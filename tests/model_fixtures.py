@@ -24,7 +24,7 @@ from fer_keras.constants import (
     ONNX_FILE,
     WEIGHTS_FILE,
 )
-from fer_keras.demo import draw_face
+from fer_keras.data.demo import draw_face
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

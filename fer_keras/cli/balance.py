@@ -27,12 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from fer_keras.balance import balance, describe_plan, plan_balance
-    from fer_keras.recipe import load_recipe
-    from fer_keras.validation import check_int
+    from fer_keras.data.balance import balance, describe_plan, plan_balance
+    from fer_keras.data.recipe import load_recipe
+    from fer_keras.validation import MAX_THREADS, check_count
 
     if args.workers is not None:
-        check_int("workers", args.workers, minimum=1, where="--workers")
+        check_count("workers", args.workers, MAX_THREADS, where="--workers")
     recipe = load_recipe(args.recipe)
     if args.dry_run:
         print(describe_plan(plan_balance(recipe, args.data, args.out)))

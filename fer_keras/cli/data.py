@@ -15,16 +15,16 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from fer_keras.clean import (
+from fer_keras.cli import _common
+from fer_keras.constants import CLEAN_REPORT_FILE, DATASET_STATS_FILE
+from fer_keras.data.clean import (
     DEFAULT_BLANK_STD,
     DEFAULT_MIN_SIZE,
     DEFAULT_NEAR_DISTANCE,
     MAX_NEAR_DISTANCE,
     REMOVABLE_KINDS,
 )
-from fer_keras.cli import _common
-from fer_keras.constants import CLEAN_REPORT_FILE, DATASET_STATS_FILE
-from fer_keras.demo import DEFAULT_SPLIT_SIZES
+from fer_keras.data.demo import DEFAULT_SPLIT_SIZES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def handle_demo(args: argparse.Namespace) -> None:
-    from fer_keras.demo import make_demo_dataset
+    from fer_keras.data.demo import make_demo_dataset
 
     counts = make_demo_dataset(args.out, {"train": args.train, "valid": args.valid, "test": args.test}, args.seed)
     per_split = ", ".join(f"{s} {sum(c.values())}" for s, c in counts.items())
@@ -110,7 +110,7 @@ def handle_demo(args: argparse.Namespace) -> None:
 
 def handle_stats(args: argparse.Namespace) -> None:
     from fer_keras.atomic import write_json_atomic
-    from fer_keras.stats import dataset_stats, format_stats
+    from fer_keras.data.stats import dataset_stats, format_stats
 
     with _common.progress(quiet=args.quiet, unit="img", desc="headers", leave=False) as bar:
         stats = dataset_stats(args.root, progress=bar)
@@ -121,13 +121,15 @@ def handle_stats(args: argparse.Namespace) -> None:
 
 def handle_clean(args: argparse.Namespace) -> None:
     from fer_keras.atomic import write_json_atomic
-    from fer_keras.clean import find_problems, format_report, removal_plan
-    from fer_keras.quarantine import default_quarantine, quarantine_files
+    from fer_keras.data.clean import find_problems, format_report, removal_plan
+    from fer_keras.data.quarantine import apply_quarantine, check_quarantine, default_quarantine, plan_quarantine
     from fer_keras.validation import check_choice
 
     kinds = REMOVABLE_KINDS if args.kinds is None else [k.strip() for k in args.kinds.split(",") if k.strip()]
     for kind in kinds:
         check_choice("--kinds", kind, REMOVABLE_KINDS)
+    if args.apply:
+        check_quarantine(args.root, args.quarantine)  # before the scan: an unusable folder fails in a second
     with _common.progress(quiet=args.quiet, unit="img", desc="decode", leave=False) as bar:
         report = find_problems(
             args.root,
@@ -138,20 +140,24 @@ def handle_clean(args: argparse.Namespace) -> None:
             workers=args.workers,
             progress=bar,
         )
+    plan = removal_plan(report, kinds)
+    # Every check of the moves before anything is written: a refused --apply leaves no report behind.
+    moves = plan_quarantine(args.root, plan, args.quarantine) if args.apply else None
     print(format_report(report))
     write_json_atomic(args.report, report)
     print(f"wrote {args.report} (every file per finding)")
-    plan = removal_plan(report, kinds)
-    qdir = args.quarantine or default_quarantine(args.root)
-    if not args.apply:
+    if moves is None:
         if plan:
+            qdir = args.quarantine or default_quarantine(args.root)
             print(f"run with --apply to move these {len(plan)} file(s) into {qdir} (undo: fer-data restore)")
         return
     if args.dry_run:
         for rel, reason in plan:
             print(f"would move {rel} ({reason})")
-    with _common.progress(total=len(plan), quiet=args.quiet, unit="file", desc="quarantine", leave=False) as bar:
-        done = quarantine_files(args.root, plan, args.quarantine, dry_run=args.dry_run, progress=bar)
+        done = moves.summary()
+    else:
+        with _common.progress(total=len(plan), quiet=args.quiet, unit="file", desc="quarantine", leave=False) as bar:
+            done = apply_quarantine(moves, progress=bar)
     verb = "would move" if args.dry_run else "moved"
     reasons = ", ".join(f"{k} {n}" for k, n in done["by_reason"].items()) or "nothing to move"
     print(f"{verb} {done['moved']} file(s) to {done['quarantine']} ({reasons})")
@@ -162,7 +168,7 @@ def handle_clean(args: argparse.Namespace) -> None:
 
 
 def handle_restore(args: argparse.Namespace) -> None:
-    from fer_keras.quarantine import restore_files
+    from fer_keras.data.quarantine import restore_files
 
     with _common.progress(quiet=args.quiet, unit="file", desc="restore", leave=False) as bar:
         done = restore_files(args.root, args.quarantine, dry_run=args.dry_run, progress=bar)
@@ -171,7 +177,7 @@ def handle_restore(args: argparse.Namespace) -> None:
 
 
 def handle_import_csv(args: argparse.Namespace) -> None:
-    from fer_keras.csv_import import MAX_LISTED, import_csv
+    from fer_keras.data.csv_import import MAX_LISTED, import_csv
 
     with _common.progress(quiet=args.quiet, unit="row", desc="import", leave=False) as bar:
         result = import_csv(args.csv, args.out, skip_bad=args.skip_bad, force=args.force, progress=bar)

@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from fer_keras.evaluate import (
+    from fer_keras.inference.labelled_eval import (
         check_classes,
         detect_set_faces,
         evaluate,
@@ -56,7 +56,7 @@ def handle(args: argparse.Namespace) -> int:
         load_eval_set,
         write_result,
     )
-    from fer_keras.inference import load_model_info
+    from fer_keras.inference.predictor import load_model_info
     from fer_keras.validation import check_int
 
     check_int("--batch-size", args.batch_size, minimum=1)
@@ -81,7 +81,7 @@ def handle(args: argparse.Namespace) -> int:
                 detect_set_faces(data, progress=bar)
     classifiers = [(load_classifier(args.model, args.batch_size), None, None)]
     if peer:
-        from fer_keras.peer import load_peer, peer_info
+        from fer_keras.inference.fer_peer import load_peer, peer_info
 
         peer_clf = load_peer(args.peer_model, info.class_names, args.batch_size)
         classifiers.append((peer_clf, peer, peer_info(peer_clf.source)))

@@ -12,9 +12,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from fer_keras import export
 from fer_keras.cli import _common
 from fer_keras.constants import BEST_MODEL_DIR, EXPORT_INPUT_NAME, EXPORT_OUTPUT_NAME
+from fer_keras.inference import export
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from fer_keras.cli import _common
 
@@ -58,8 +59,8 @@ def _overrides(args: argparse.Namespace) -> dict:
 def handle_run(args: argparse.Namespace) -> int:
     from fer_keras.constants import BEST_MODEL_DIR, STATUS_DONE, STATUS_FAILED
     from fer_keras.errors import FerError
-    from fer_keras.grid import expand_grid, load_grid, preflight, run_status, select_runs
-    from fer_keras.grid_runner import record_failure
+    from fer_keras.training.grid import expand_grid, load_grid, preflight, run_status, select_runs
+    from fer_keras.training.grid_runner import record_failure
     from fer_keras.validation import check_int
 
     check_int("--workers", args.workers, minimum=1)
@@ -69,6 +70,12 @@ def handle_run(args: argparse.Namespace) -> int:
     if not chosen:
         raise FerError(f"{args.grid}: no run matches --only {args.only!r}")
     problems = preflight(chosen)
+    out = args.out or grid.get("best_model", BEST_MODEL_DIR)
+    if not args.no_select:
+        from fer_keras.training.selection import check_model_out
+
+        # Before any training: a grid must not run for hours and then refuse (or worse, replace) its --out.
+        check_model_out(out, chosen[0]["history_dir"], [Path(run["runs_dir"]) / run["name"] for run in runs])
     statuses = {run["name"]: ("todo" if args.force else run_status(run)) for run in chosen}
     if args.dry_run:
         width = max(len(run["name"]) for run in chosen)
@@ -108,11 +115,11 @@ def handle_run(args: argparse.Namespace) -> int:
     try:
         if todo:
             if args.backend == "ray":
-                from fer_keras.grid_runner import run_ray
+                from fer_keras.training.grid_runner import run_ray
 
                 run_ray(todo, args.workers, args.force, args.quiet, on_done, args.ray_address)
             else:
-                from fer_keras.grid_runner import run_local
+                from fer_keras.training.grid_runner import run_local
 
                 run_local(todo, args.workers, args.force, args.quiet, on_done)
     finally:
@@ -124,14 +131,7 @@ def handle_run(args: argparse.Namespace) -> int:
         names = [run["name"] for run in runs]
         history_dir = chosen[0]["history_dir"]
         try:
-            _select(
-                history_dir,
-                names,
-                args.out or grid.get("best_model", BEST_MODEL_DIR),
-                True,
-                args.quiet,
-                f"fer-grid {args.grid}",
-            )
+            _select(history_dir, names, out, True, args.quiet, f"fer-grid {args.grid}")
         except FerError as err:
             if not failures:
                 raise
@@ -143,7 +143,7 @@ def handle_run(args: argparse.Namespace) -> int:
 
 
 def _select(history_dir, names, out, evaluate_test, quiet, reproduce) -> None:
-    from fer_keras.selection import export_best
+    from fer_keras.training.selection import export_best
 
     meta = export_best(history_dir, out, names, evaluate_test, reproduce, quiet)
     test = meta["test_metrics"]
@@ -157,7 +157,7 @@ def handle_select(args: argparse.Namespace) -> int:
     names = None
     history, out = args.history or "history", args.out or BEST_MODEL_DIR
     if args.grid:
-        from fer_keras.grid import expand_grid, load_grid
+        from fer_keras.training.grid import expand_grid, load_grid
 
         grid = load_grid(args.grid)
         runs = expand_grid(grid)

@@ -31,7 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="JSON instead of CSV / text")
     p.add_argument("--no-detect", action="store_true", help="no face detection: each image is one face crop")
     p.add_argument(
-        "--margin", type=float, default=0.2, help="widen each detected face by this fraction per side (default 0.2)"
+        "--margin",
+        type=float,
+        default=None,
+        help="widen each detected face by this fraction per side (default: the crop rule in the model's metadata)",
     )
     p.add_argument("--annotate", metavar="DIR", help="write copies of the images with boxes and labels to DIR")
     p.add_argument("--batch-size", type=int, default=32, help="files per batch (default 32)")
@@ -43,11 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def handle(args: argparse.Namespace) -> int:
     from fer_keras.errors import FerError
-    from fer_keras.inference import Predictor, load_model_info
-    from fer_keras.predict import collect_files, predict_files, to_csv, to_json
+    from fer_keras.inference.predict import collect_files, predict_files, to_csv, to_json
+    from fer_keras.inference.predictor import Predictor, load_model_info
     from fer_keras.validation import check_float, check_int
 
-    check_float("--margin", args.margin, low=0.0)
+    if args.margin is not None:
+        check_float("--margin", args.margin, low=0.0)
     check_int("--batch-size", args.batch_size, minimum=1)
     files, missing = collect_files(args.paths)
     for path, reason in missing:

@@ -4,6 +4,7 @@ Examples:
     fer-serve                                   # http://127.0.0.1:8000/
     fer-serve --runtime onnx --port 8080
     fer-serve --host 0.0.0.0 --max-upload-mb 5  # reachable from other machines
+    fer-serve --body-timeout 10                 # 408 for uploads that stall 10 s
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-batch-files", type=int, default=16, help="most files per /api/predict/batch request (default 16)"
     )
+    p.add_argument(
+        "--body-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="answer 408 and close the connection when a request body stalls this long (default 30)",
+    )
     p.add_argument("--no-detect", action="store_true", help="no face detection: each upload is one face crop")
     p.add_argument("--dry-run", action="store_true", help="check the model folder and settings, start nothing")
     return p
@@ -42,6 +50,7 @@ def handle(args: argparse.Namespace) -> int:
 
     check_int("--port", args.port, minimum=1, maximum=65535)
     check_float("--max-upload-mb", args.max_upload_mb, low=0.0, low_inclusive=False)
+    check_float("--body-timeout", args.body_timeout, low=0.0, low_inclusive=False)
     max_bytes = max(1, round(args.max_upload_mb * 2**20))
     app = create_app(
         args.model,
@@ -49,9 +58,13 @@ def handle(args: argparse.Namespace) -> int:
         max_upload_bytes=max_bytes,
         max_batch_files=args.max_batch_files,
         detect=not args.no_detect,
+        body_timeout=args.body_timeout,
     )
     if args.dry_run:
-        print(f"would serve {args.model} ({args.runtime}) on http://{args.host}:{args.port}/")
+        print(
+            f"would serve {args.model} ({args.runtime}) on http://{args.host}:{args.port}/ "
+            f"(request bodies time out after {args.body_timeout:g} s without data)"
+        )
         return 0
     import uvicorn
 

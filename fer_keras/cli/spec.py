@@ -2,7 +2,8 @@
 
 - ``fer-spec show FILE`` builds the model and prints each layer's output shape and
   parameter count, then the totals.
-- ``fer-spec check PATH...`` validates files and folders (without TensorFlow: fast).
+- ``fer-spec check PATH...`` validates files and folders (without TensorFlow: fast) and prints
+  each good spec's estimated parameter count and activation memory at 48x48x3, 7 classes.
 - ``fer-spec types [TYPE]`` lists the supported layer types, their fields and rules.
 """
 
@@ -53,13 +54,13 @@ def format_rows(rows: list[tuple[str, ...]]) -> list[str]:
 
 
 def _show(args: argparse.Namespace) -> None:
-    from fer_keras.spec import load_spec
-    from fer_keras.validation import check_int
+    from fer_keras.model.spec import load_spec
+    from fer_keras.validation import MAX_CLASSES, check_count, check_int
 
     height, width = (check_int("--input-size", v, minimum=1) for v in args.input_size)
-    num_classes = check_int("--num-classes", args.num_classes, minimum=1)
+    num_classes = check_count("--num-classes", args.num_classes, MAX_CLASSES)
     spec = load_spec(args.file)  # report spec problems before the slow TensorFlow import
-    from fer_keras.builder import build_model, layer_table, param_counts
+    from fer_keras.model.builder import build_model, layer_table, param_counts
 
     channels = COLOR_MODES[args.color_mode]
     model = build_model(spec, (height, width, channels), num_classes)
@@ -78,14 +79,15 @@ def _show(args: argparse.Namespace) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from fer_keras.spec import check_paths
+    from fer_keras.model.spec import ArchitectureSpec, load_paths, spec_estimate
 
-    results = check_paths(args.paths)
-    bad = [file for file, problems in results.items() if problems]
-    for file, problems in results.items():
-        if not problems:
-            print(f"ok  {file}")
-        for line in problems:
+    results = load_paths(args.paths)
+    bad = [file for file, result in results.items() if not isinstance(result, ArchitectureSpec)]
+    for file, result in results.items():
+        if isinstance(result, ArchitectureSpec):
+            print(f"ok  {file}  ({spec_estimate(result).describe()})")
+            continue
+        for line in result:
             print(f"error: {line}", file=sys.stderr)
     if not args.quiet and len(results) > 1:
         print(f"{len(results)} checked: {len(results) - len(bad)} ok, {len(bad)} with problems", file=sys.stderr)
@@ -94,7 +96,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _types(args: argparse.Namespace) -> None:
     from fer_keras.errors import FerError, problem
-    from fer_keras.spec import ACTIVATIONS, INITIALIZERS, LAYER_TYPES, NUM_CLASSES, PROJECT_LAYER_TYPES
+    from fer_keras.model.spec import ACTIVATIONS, INITIALIZERS, LAYER_TYPES, NUM_CLASSES
     from fer_keras.validation import describe_choice
 
     if args.type is None:
@@ -109,8 +111,7 @@ def _types(args: argparse.Namespace) -> None:
     if message:
         raise FerError(problem("fer-spec types", message))
     rules = LAYER_TYPES[args.type]
-    home = "fer_keras.layers" if args.type in PROJECT_LAYER_TYPES else "keras.layers"
-    print(f"{args.type}  ({home}.{args.type}; the other fields keep Keras's defaults)")
+    print(f"{args.type}  (keras.layers.{args.type}; the other fields keep Keras's defaults)")
     for field, rule in rules.fields.items():
         flag = "required" if field in rules.required else "optional"
         print(f"  {field:<24}{flag:<10}{rule.text}")

@@ -59,14 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> dict:
     from fer_keras.errors import FerError
+    from fer_keras.training.config import read_config_file
 
-    values: dict = {}
-    if args.config:
-        try:
-            with open(args.config, encoding="utf-8") as fh:
-                values = json.load(fh)
-        except (OSError, json.JSONDecodeError) as err:
-            raise FerError(f"{args.config}: cannot read config ({err})") from err
+    values: dict = read_config_file(args.config) if args.config else {}
     for key in _FIELDS:
         value = getattr(args, key)
         if value is not None:
@@ -84,17 +79,20 @@ def config_from_args(args: argparse.Namespace) -> dict:
             values["augment"] = json.loads(args.augment_json)
         except json.JSONDecodeError as err:
             raise FerError(f"--augment-json: invalid JSON ({err.msg})") from err
+        except (ValueError, RecursionError):  # an integer too long to convert, or nesting too deep
+            raise FerError("--augment-json: must be an object of augmentation fields") from None
     return values
 
 
 def handle(args: argparse.Namespace) -> int:
-    from fer_keras.config import resolve_config
+    from fer_keras.training.config import resolve_config
 
-    config = resolve_config(config_from_args(args), where="fer-train")
+    # Problems name the config file when there is one (flags override its values).
+    config = resolve_config(config_from_args(args), where=args.config or "fer-train")
     if args.dry_run:
         print(json.dumps(config, indent=2))
         return 0
-    from fer_keras.train import train
+    from fer_keras.training.train import train
 
     record = train(config, force=args.force, quiet=args.quiet)
     if not args.quiet:

@@ -15,15 +15,15 @@ from fer_keras import __version__
 from fer_keras.atomic import atomic_path, write_json_atomic, write_text_atomic
 from fer_keras.constants import EVAL_DIR, REPORT_RANKING_FILE, REPORT_SUMMARY_FILE
 from fer_keras.errors import FerError
-from fer_keras.history import now_iso
 from fer_keras.report import figures
 from fer_keras.report.comparisons import eval_rows, variants_section
 from fer_keras.report.dataset_section import balanced_dirs, dataset_section
-from fer_keras.report.evaluation import predict_split
 from fer_keras.report.model_section import complete_model_section, plan_model_section
 from fer_keras.report.ranking import per_model_extremes, rank_runs, ranking_stats
 from fer_keras.report.render import render_html
 from fer_keras.report.runs import Run, load_runs, runs_frame
+from fer_keras.report.test_split import predict_split
+from fer_keras.training.history import now_iso
 from fer_keras.validation import check_bool, must
 
 EVAL_SUBDIR = Path(EVAL_DIR).name  # reports/eval → <reports_dir>/eval

@@ -101,8 +101,8 @@ def color_mode_counts(stats: Any) -> dict[str, dict[str, int]] | None:
 
 def folder_counts(data_dir: Path) -> dict[str, dict[str, int]]:
     """Class counts per split from the folder layout alone."""
+    from fer_keras.data.folders import list_classes, scan_split_lenient
     from fer_keras.errors import FerError
-    from fer_keras.folders import list_classes, scan_split_lenient
 
     out = {}
     for split in SPLITS:

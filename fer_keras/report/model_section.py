@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from fer_keras.errors import FerError
-from fer_keras.report import evaluation_figures, figures
-from fer_keras.report.evaluation import Predictions, evaluate_predictions, predict_split
+from fer_keras.report import figures
+from fer_keras.report import test_split_figures as evaluation_figures
 from fer_keras.report.runs import Run
+from fer_keras.report.test_split import Predictions, evaluate_predictions, predict_split
 
 
 def resolve_data_dir(path: str | os.PathLike, history_dir: str | os.PathLike) -> Path | None:
@@ -78,7 +79,7 @@ def plan_model_section(
         section["message"] = "no model folder given (--model DIR)"
         return section, None
     section["model_dir"] = str(model_dir)
-    from fer_keras.inference import load_model_info
+    from fer_keras.inference.predictor import load_model_info
 
     if not Path(model_dir).is_dir():
         section["message"] = f"{model_dir}: no model folder (export one with `fer-grid select`, or pass --model DIR)"

@@ -2,7 +2,7 @@
 
 Every file in the history folder ends up somewhere in the report: readable runs
 (whatever their status) become :class:`Run` objects and rows of :func:`runs_frame`;
-files that :func:`fer_keras.history.read_history` rejects are kept as
+files that :func:`fer_keras.training.history.read_history` rejects are kept as
 :class:`Unreadable` so the report can list them instead of crashing.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from fer_keras.errors import FerError
-from fer_keras.history import METRIC_KEYS, list_histories, read_history
+from fer_keras.training.history import METRIC_KEYS, list_histories, read_history
 
 # The reference run name, parsed from the right because model names contain underscores.
 _NAME_RE = re.compile(
@@ -53,7 +53,7 @@ FRAME_COLUMNS = (
 class Run:
     """One readable history file.
 
-    ``curves`` maps each metric of ``fer_keras.history.METRIC_KEYS`` to a float array
+    ``curves`` maps each metric of ``fer_keras.training.history.METRIC_KEYS`` to a float array
     (``NaN`` where a value is missing or not a number).
     """
 

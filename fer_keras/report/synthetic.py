@@ -27,7 +27,7 @@ from fer_keras.constants import (
     STATUS_INTERRUPTED,
     VARIANTS,
 )
-from fer_keras.history import history_path
+from fer_keras.training.history import history_path
 from fer_keras.validation import check_int
 
 MODELS = ("model_1_concept", "model_2_best", "model_3_best_nodropout", "model_4_best_nodropout_nobatchn")

@@ -3,15 +3,17 @@
 The model is loaded once, at start-up (lifespan). Endpoints are plain ``def``
 functions, which FastAPI runs in its thread pool, so decoding, face detection and
 inference never block the event loop; the Keras runtime serialises model calls
-itself (see :class:`fer_keras.inference.Predictor`).
+itself (see :class:`fer_keras.inference.predictor.Predictor`).
 
 Untrusted uploads are checked before any expensive work: the request body size
 (Content-Length and counted while reading), the file format, and the pixel count
-from the image header. Every rejection is a 4xx with ``{"error": "<one line>"}``.
+from the image header; a body that stalls mid-upload times out (408). Every
+rejection is a 4xx with ``{"error": "<one line>"}``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -29,15 +31,15 @@ from starlette.exceptions import HTTPException
 
 import fer_keras
 from fer_keras.constants import BEST_MODEL_DIR
-from fer_keras.faces import DEFAULT_MARGIN
-from fer_keras.inference import RUNTIMES, Predictor, load_model_info
-from fer_keras.predict import UnreadableImage, classify, model_identity, open_image
+from fer_keras.inference.predict import UnreadableImage, classify, model_identity, open_image
+from fer_keras.inference.predictor import RUNTIMES, Predictor, load_model_info
 from fer_keras.serve.schemas import BatchItemOut, ErrorOut, HealthOut, PredictionOut
 from fer_keras.validation import check_choice, check_float, check_int
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 2**20
 DEFAULT_MAX_BATCH_FILES = 16
+DEFAULT_BODY_TIMEOUT_S = 30.0
 # Multipart boundaries and part headers ride on top of the file bytes.
 MULTIPART_SLACK_BYTES = 64 * 2**10
 
@@ -50,6 +52,7 @@ _ERRORS = {
     status: {"model": ErrorOut, "description": text}
     for status, text in {
         400: "empty upload or malformed request",
+        408: "the request body stalled (nothing received for the body timeout)",
         413: "upload or image too large",
         415: "not an image in a supported format",
         422: "corrupt or truncated image, or a missing field",
@@ -91,6 +94,43 @@ class BodyLimit:
         await self.app(scope, counted_receive, send)
 
 
+class BodyTimeout:
+    """Answer 408 (and close the connection) when a request body stalls for ``seconds``.
+
+    uvicorn's ``timeout_keep_alive`` only covers the idle time *between* requests: a
+    client that sends headers and part of a body, then nothing, would keep its
+    connection and the request's form-parsing task forever. So every ``receive`` of the
+    body is bounded by ``seconds`` (an idle timeout: a slow but steady upload is fine).
+    Once the body is complete, ``receive`` passes through untimed, because Starlette
+    then uses it to wait for a client disconnect for as long as the response takes.
+    """
+
+    def __init__(self, app, seconds: float):
+        self.app = app
+        self.seconds = seconds
+        self.message = f"request body stalled: nothing received for {seconds:g} s"
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        body_done = False
+
+        async def timed_receive():
+            nonlocal body_done
+            if body_done:
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.seconds)
+            except TimeoutError:
+                # Raised inside the form parser like BodyLimit's 413; "close" makes uvicorn drop the
+                # connection after the answer instead of waiting for the rest of a body that never comes.
+                raise HTTPException(408, self.message, headers={"Connection": "close"}) from None
+            body_done = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+
+        await self.app(scope, timed_receive, send)
+
+
 class UploadRejected(Exception):
     """A request the service refuses, with its HTTP status."""
 
@@ -107,7 +147,8 @@ def create_app(
     *,
     max_batch_files: int = DEFAULT_MAX_BATCH_FILES,
     detect: bool = True,
-    margin: float = DEFAULT_MARGIN,
+    margin: float | None = None,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT_S,
 ) -> FastAPI:
     """Build the fer-serve application; the model loads when the app starts (lifespan).
 
@@ -121,7 +162,9 @@ def create_app(
             only by 64 KiB of multipart overhead (a batch shares one limit).
         max_batch_files: the most files in one ``/api/predict/batch`` request.
         detect: find faces (else each upload is classified as one face crop).
-        margin: widen each detected face by this fraction per side.
+        margin: widen each detected face by this fraction per side (default: the model's crop rule).
+        body_timeout: seconds a request body may stall (no bytes arriving) before the
+            request is answered 408 and its connection closed.
 
     Example:
         >>> from fastapi.testclient import TestClient
@@ -133,7 +176,9 @@ def create_app(
     check_choice("runtime", runtime, RUNTIMES)
     check_int("max_upload_bytes", max_upload_bytes, minimum=1)
     check_int("max_batch_files", max_batch_files, minimum=1)
-    check_float("margin", margin, low=0.0)
+    check_float("body_timeout", body_timeout, low=0.0, low_inclusive=False)
+    if margin is not None:
+        check_float("margin", margin, low=0.0)
     info = load_model_info(model_dir)
     limit_mb = f"{max_upload_bytes / 2**20:.3g} MB"
 
@@ -160,6 +205,7 @@ def create_app(
     )
     app.state.predictor = None
     app.add_middleware(BodyLimit, max_bytes=max_upload_bytes + MULTIPART_SLACK_BYTES, limit_text=limit_mb)
+    app.add_middleware(BodyTimeout, seconds=float(body_timeout))
 
     def predictor_of(request: Request) -> Predictor:
         predictor = request.app.state.predictor

@@ -1,0 +1,214 @@
+"""Finding faces in a photo (OpenCV Haar cascade) and cropping them as the model was trained.
+
+The expression models are trained on tight face crops (FER2013 style), so a photo
+is classified face by face: detect, then crop the way the training faces were framed.
+That framing is a :class:`~fer_keras.inference.crop.CropRule` recorded in each model
+folder's ``metadata.json`` (``crop``) and applied by every inference path (fer-predict,
+fer-serve, fer-eval). Faces near the photo's edge are completed by repeating the edge
+pixels rather than clipped (clipping would shift and squeeze the face). Small
+or tight photos are padded and upscaled for detection, since Haar's 24-pixel window
+cannot find a face that fills the whole image. A photo without a detectable face is
+classified whole, and says so (``detected=False``).
+
+The cascade ships inside opencv-python-headless 4.x (no download). It is loaded once
+per thread: ``CascadeClassifier`` is not documented as thread-safe, and the server
+detects in several worker threads at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import cv2  # imported here, not lazily: a first import racing in worker threads sees a half-built module
+import numpy as np
+from PIL import Image
+
+from fer_keras.errors import FerError
+from fer_keras.inference.crop import CASCADE_FILE, CropRule
+from fer_keras.validation import check_float, check_int
+
+# Detection pads the photo by this fraction of its longer side and upscales it to at
+# least DETECT_MIN_SIDE pixels, so a face filling a small or tight photo is found.
+DETECT_PAD = 0.25
+DETECT_MIN_SIDE = 256
+# Haar's cost grows with the pixel count; faces stay detectable at this size.
+DEFAULT_MAX_SIDE = 1024
+
+_local = threading.local()
+
+
+@dataclass(frozen=True)
+class Box:
+    """An axis-aligned box in pixels: top-left corner ``(x, y)``, width, height."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+    @property
+    def area(self) -> int:
+        return self.w * self.h
+
+    def as_list(self) -> list[int]:
+        return [self.x, self.y, self.w, self.h]
+
+
+@dataclass(frozen=True)
+class Face:
+    """A region to classify: a detected face, or the whole image when none was found.
+
+    ``box`` is clipped to the image (what users see); ``detection`` is the detector's
+    box as found, which may reach past the edge, and is what crops are built from.
+    """
+
+    box: Box
+    detected: bool
+    detection: Box | None = None
+
+
+def _cascade():
+    cascade = getattr(_local, "cascade", None)
+    if cascade is None:
+        path = cv2.data.haarcascades + CASCADE_FILE
+        cascade = cv2.CascadeClassifier(path)
+        if cascade.empty():
+            raise FerError(f"{path}: cannot load the OpenCV face cascade (is opencv-python-headless 4.x installed?)")
+        _local.cascade = cascade
+    return cascade
+
+
+def detect_faces(
+    gray: np.ndarray,
+    *,
+    min_size: int = 24,
+    max_side: int = DEFAULT_MAX_SIDE,
+    scale_factor: float = 1.1,
+    min_neighbors: int = 5,
+) -> list[Box]:
+    """Face boxes in a grayscale ``(H, W)`` uint8 image, largest first.
+
+    Images larger than ``max_side`` are searched at a reduced size (boxes are
+    reported in original pixels).
+
+    Example:
+        >>> from fer_keras.data.demo import draw_face
+        >>> face = np.asarray(draw_face("happy", np.random.default_rng(0), size=128))
+        >>> photo = np.pad(face, 64, constant_values=60)
+        >>> len(detect_faces(photo))
+        1
+    """
+    check_int("min_size", min_size, minimum=1)
+    check_int("max_side", max_side, minimum=32)
+    check_float("scale_factor", scale_factor, low=1.0, low_inclusive=False)
+    check_int("min_neighbors", min_neighbors, minimum=0)
+    gray = np.asarray(gray)
+    if gray.ndim != 2 or gray.dtype != np.uint8:
+        raise FerError(f"'gray' must be a 2-D uint8 array; got shape {gray.shape} and dtype {gray.dtype}")
+
+    height, width = gray.shape
+    scale = min(1.0, max_side / max(height, width))
+    small = gray
+    if scale < 1.0:
+        small = cv2.resize(
+            gray, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
+        )
+    if min(small.shape) < min_size:
+        return []
+    # Equalising the histogram makes the cascade robust to dim or washed-out photos.
+    found = _cascade().detectMultiScale(
+        cv2.equalizeHist(small), scaleFactor=scale_factor, minNeighbors=min_neighbors, minSize=(min_size, min_size)
+    )
+    boxes = []
+    for x, y, w, h in np.asarray(found, dtype=np.int64).reshape(-1, 4):
+        bx, by = round(x / scale), round(y / scale)
+        bw, bh = min(round(w / scale), width - bx), min(round(h / scale), height - by)
+        boxes.append(Box(int(bx), int(by), int(bw), int(bh)))
+    return sorted(boxes, key=lambda b: (-b.area, b.x, b.y))
+
+
+def expand_box(box: Box, margin: float, width: int, height: int) -> Box:
+    """Widen ``box`` by ``margin`` of its size on every side, clipped to a ``width`` x ``height`` image.
+
+    Example:
+        >>> expand_box(Box(10, 10, 50, 50), 0.2, 100, 100)
+        Box(x=0, y=0, w=70, h=70)
+    """
+    check_float("margin", margin, low=0.0)
+    dx, dy = round(box.w * margin), round(box.h * margin)
+    x0, y0 = max(0, box.x - dx), max(0, box.y - dy)
+    x1, y1 = min(width, box.x + box.w + dx), min(height, box.y + box.h + dy)
+    return Box(x0, y0, max(1, x1 - x0), max(1, y1 - y0))
+
+
+def find_faces(image: Image.Image, detect: bool = True) -> list[Face]:
+    """The regions of ``image`` to classify, largest face first.
+
+    With ``detect=False``, or when no face is found, the whole image is one region
+    with ``detected=False``.
+
+    Example:
+        >>> img = Image.new("L", (64, 48), 128)
+        >>> find_faces(img)
+        [Face(box=Box(x=0, y=0, w=64, h=48), detected=False, detection=None)]
+    """
+    width, height = image.size
+    if detect:
+        gray = np.asarray(image if image.mode == "L" else image.convert("L"), dtype=np.uint8)
+        # Pad with the edge pixels and upscale small photos: a face that fills a tight
+        # crop has no room around it for Haar's windows otherwise.
+        pad = round(DETECT_PAD * max(width, height))
+        padded = np.pad(gray, pad, mode="edge")
+        up = max(1.0, DETECT_MIN_SIDE / max(padded.shape))
+        if up > 1.0:
+            size = (round(padded.shape[1] * up), round(padded.shape[0] * up))
+            padded = cv2.resize(padded, size, interpolation=cv2.INTER_LINEAR)
+        faces = []
+        for found in detect_faces(padded):
+            x, y = round(found.x / up) - pad, round(found.y / up) - pad
+            detection = Box(x, y, max(1, round(found.w / up)), max(1, round(found.h / up)))
+            faces.append(Face(expand_box(detection, 0.0, width, height), True, detection))
+        if faces:
+            return faces
+    return [Face(Box(0, 0, width, height), False)]
+
+
+def crop_box(face: Face, rule: CropRule, width: int, height: int) -> Box:
+    """The box of ``image`` that ``rule`` crops for ``face`` (may reach past the edge with ``fill='edge'``)."""
+    if not face.detected:
+        return face.box
+    box = face.detection or face.box
+    if rule.square:
+        side = max(box.w, box.h) * (1 + 2 * rule.margin)
+        cx, cy = box.x + box.w / 2, box.y + box.h / 2
+        grown = Box(round(cx - side / 2), round(cy - side / 2), max(1, round(side)), max(1, round(side)))
+    else:
+        dx, dy = round(box.w * rule.margin), round(box.h * rule.margin)
+        grown = Box(box.x - dx, box.y - dy, box.w + 2 * dx, box.h + 2 * dy)
+    return grown if rule.fill == "edge" else expand_box(grown, 0.0, width, height)
+
+
+def crop_faces(image: Image.Image, faces: list[Face], rule: CropRule | None = None) -> list[Image.Image]:
+    """Crop each detected face by ``rule`` (default: :class:`CropRule`); undetected regions as they are."""
+    rule = CropRule() if rule is None else rule
+    crops = []
+    for face in faces:
+        box = crop_box(face, rule, *image.size)
+        crops.append(_crop(image, box))
+    return crops
+
+
+def _crop(image: Image.Image, box: Box) -> Image.Image:
+    """``image`` cropped to ``box``; parts outside the image repeat its edge pixels."""
+    width, height = image.size
+    x0, y0, x1, y1 = box.x, box.y, box.x + box.w, box.y + box.h
+    if x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height:
+        return image.crop((x0, y0, x1, y1))
+    inside = image.crop((max(0, x0), max(0, y0), min(width, x1), min(height, y1)))
+    if inside.mode not in ("L", "RGB", "RGBA"):  # palette, 16-bit, CMYK...: pad real colours, not indices
+        inside = inside.convert("RGBA" if "A" in inside.getbands() or "transparency" in inside.info else "RGB")
+    pixels = np.asarray(inside)
+    pads = [(max(0, -y0), max(0, y1 - height)), (max(0, -x0), max(0, x1 - width))]
+    pads += [(0, 0)] * (pixels.ndim - 2)
+    return Image.fromarray(np.pad(pixels, pads, mode="edge"))

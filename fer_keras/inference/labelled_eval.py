@@ -1,0 +1,419 @@
+"""A classifier's metrics on a labelled image set (``fer-eval``).
+
+An evaluation set is a split of the folder layout (``<root>/test/<emotion>/*``) or a
+flat ``<root>/<emotion>/*`` folder. Sets from other sources rarely have all seven
+classes: a class the model knows but the set lacks is *missing* (its recall is
+``None`` and macro-F1 averages the present classes only); a class folder the model
+does not know is an error. With ``detect_faces`` each photo is cropped to its largest
+Haar face (the detector and crop rule of ``fer-predict``) and classified whole when none
+is found, which is counted.
+
+Results are JSON-ready dicts whose key names ``fer-report`` reads (``dataset``, ``n``,
+``accuracy``, ``macro_f1``, ``per_class_recall``, ...). TensorFlow is never imported
+here: a :class:`Classifier` wraps whatever runs the model.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from fer_keras.atomic import write_json_atomic
+from fer_keras.constants import COLOR_MODES, SPLITS
+from fer_keras.data.folders import list_classes, scan_split_lenient
+from fer_keras.data.images import load_images, map_files, to_array
+from fer_keras.errors import FerError, did_you_mean, problem
+from fer_keras.inference.crop import CropRule
+from fer_keras.inference.faces import Face, crop_faces, find_faces
+from fer_keras.validation import check_choice, check_int, must
+
+DEFAULT_BATCH_SIZE = 256
+CONFUSION_AXES = "rows = true class, columns = predicted class, both in class_names order"
+
+
+@dataclass(frozen=True)
+class Classifier:
+    """Anything that maps raw pixels to class probabilities.
+
+    ``predict`` takes a ``(N, H, W, C)`` uint8 batch in [0, 255] (``input_size``,
+    ``color_mode``) and returns ``(N, len(class_names))`` probabilities.
+    """
+
+    name: str
+    class_names: tuple[str, ...]
+    input_size: tuple[int, int]
+    color_mode: str
+    predict: Callable[[np.ndarray], np.ndarray]
+    source: str = ""
+    crop: CropRule = field(default_factory=CropRule)
+
+
+def load_classifier(model_dir: str | os.PathLike, batch_size: int = DEFAULT_BATCH_SIZE) -> Classifier:
+    """The model folder ``model_dir`` (metadata.json + model.keras) as a :class:`Classifier`.
+
+    Example:
+        >>> clf = load_classifier("models/best_model")  # doctest: +SKIP
+        >>> clf.class_names[:2]  # doctest: +SKIP
+        ('angry', 'disgust')
+    """
+    from fer_keras.inference.predictor import Predictor
+
+    predictor = Predictor.load(model_dir, runtime="keras", batch_size=batch_size)
+    info = predictor.info
+    return Classifier(
+        info.name, info.class_names, info.input_size, info.color_mode, predictor.predict, str(model_dir), info.crop
+    )
+
+
+@dataclass
+class EvalSet:
+    """The files of one evaluation set, labelled by class *name* (models differ in order).
+
+    ``boxes[i]`` is the detected face to crop from ``paths[i]`` (``None``: the whole image);
+    ``boxes`` itself is ``None`` when faces were not detected. Files the detector could
+    not read are left out of ``paths`` and listed in ``failures``.
+    """
+
+    name: str
+    path: Path
+    split: str | None
+    folder_classes: tuple[str, ...]
+    paths: list[str]
+    labels: list[str]
+    boxes: list[Face | None] | None = None
+    failures: list[tuple[str, str]] | None = None
+    detect_seconds: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def _locate(path: Path, split: str) -> tuple[Path, str | None, str]:
+    """``(folder holding the class folders, split or None, dataset name)`` of ``path``."""
+    if not path.is_dir():
+        raise FerError(problem(str(path), "dataset folder not found"))
+    if (path / split).is_dir():
+        return path / split, split, path.name if split == "test" else f"{path.name}-{split}"
+    present = [s for s in SPLITS if (path / s).is_dir()]
+    if present:
+        raise FerError(problem(str(path), f"no '{split}' split folder (found {', '.join(present)}; use --split)"))
+    if path.name in SPLITS:  # a split folder passed directly: name it after its dataset
+        parent = path.resolve().parent.name
+        return path, path.name, parent if path.name == "test" else f"{parent}-{path.name}"
+    return path, None, path.name
+
+
+def load_eval_set(
+    path: str | os.PathLike,
+    split: str = "test",
+    detect_faces: bool = False,
+    workers: int | None = None,
+    progress=None,
+) -> EvalSet:
+    """Scan an evaluation set; with ``detect_faces`` also find the largest face of each image.
+
+    Args:
+        path: a dataset root with a ``split`` folder, or a flat ``<emotion>/`` folder.
+        split: which split of a dataset root (``test`` by default).
+        detect_faces: run the Haar detector of ``fer-predict`` on every image.
+        workers: detection threads (default: 2 per CPU, at most 8).
+        progress: an optional tqdm bar advanced once per detected image.
+
+    Raises:
+        FerError: missing folder, no class folders, or no images.
+
+    Example:
+        >>> data = load_eval_set("/data/fer2013")  # doctest: +SKIP
+        >>> data.name, data.split, len(data)  # doctest: +SKIP
+        ('fer2013', 'test', 3589)
+    """
+    check_choice("split", split, SPLITS)
+    root = Path(path)
+    folder, split_used, name = _locate(root, split)
+    classes = list_classes(folder)
+    if not classes:
+        raise FerError(problem(str(folder), "no class folders (expected <emotion>/ folders of images)"))
+    files = scan_split_lenient(folder, None, classes)
+    data = EvalSet(name, root, split_used, classes, list(files.paths), [classes[i] for i in files.labels], failures=[])
+    if detect_faces:
+        detect_set_faces(data, workers, progress)
+    return data
+
+
+def detect_set_faces(data: EvalSet, workers: int | None = None, progress=None) -> EvalSet:
+    """Find the largest face of every image of ``data`` (in place; see :func:`load_eval_set`)."""
+    start = time.perf_counter()
+    boxes, data.failures = _detect_all(data.paths, workers, progress)
+    failed = {path for path, _ in data.failures}
+    keep = [i for i, path in enumerate(data.paths) if path not in failed]
+    data.paths, data.labels = [data.paths[i] for i in keep], [data.labels[i] for i in keep]
+    data.boxes = [boxes[i] for i in keep]
+    data.detect_seconds = time.perf_counter() - start
+    return data
+
+
+def _open(path: str) -> Image.Image:
+    with Image.open(path) as img:
+        img.load()
+        return ImageOps.exif_transpose(img)
+
+
+def _detect_all(paths: Sequence[str], workers: int | None, progress) -> tuple[list[Face | None], list]:
+    boxes: list[Face | None] = [None] * len(paths)
+
+    def work(i: int) -> None:
+        faces = find_faces(_open(paths[i]), detect=True)  # largest first
+        boxes[i] = faces[0] if faces[0].detected else None
+
+    return boxes, map_files(paths, work, workers, progress)
+
+
+def _load_crops(
+    paths: Sequence[str], boxes: Sequence[Face | None], size: tuple[int, int], color_mode: str, rule: CropRule, progress
+) -> tuple[np.ndarray, list[int], list[tuple[str, str]]]:
+    """Like :func:`fer_keras.data.images.load_images`, cropping ``boxes[i]`` (by ``rule``) first."""
+    out = np.empty((len(paths), *size, COLOR_MODES[color_mode]), dtype=np.uint8)
+    ok = np.zeros(len(paths), dtype=bool)
+
+    def work(i: int) -> None:
+        img = _open(paths[i])
+        if boxes[i] is not None:
+            img = crop_faces(img, [boxes[i]], rule)[0]
+        out[i] = to_array(img, size, color_mode)
+        ok[i] = True
+
+    failures = map_files(paths, work, None, progress)
+    idx = np.flatnonzero(ok)
+    return out[idx], idx.tolist(), failures
+
+
+def check_classes(data: EvalSet, class_names: Sequence[str], model: str) -> list[str]:
+    """The classes ``model`` knows that ``data`` has no image of (raises if ``data`` has unknown ones).
+
+    Raises:
+        FerError: a class folder of ``data`` is not one of ``class_names`` (named, with a hint).
+    """
+    unknown = [c for c in data.folder_classes if c not in class_names]
+    if unknown:
+        hints = "".join(did_you_mean(c, class_names) for c in unknown[:1])
+        raise FerError(
+            problem(
+                str(data.path),
+                f"class folder(s) {', '.join(unknown)} unknown to {model} "
+                f"(its classes: {', '.join(class_names)}){hints}",
+            )
+        )
+    present = set(data.labels)
+    return [c for c in class_names if c not in present]
+
+
+def compute_metrics(y_true: Sequence[int], y_pred: Sequence[int], class_names: Sequence[str]) -> dict[str, Any]:
+    """Accuracy, macro-F1, per-class recall, confusion matrix and classification report.
+
+    Classes without any true sample are *missing*: their recall is ``None`` and they
+    are left out of macro-F1 and the classification report (whose ``macro avg`` is then
+    over the present classes too); their column in the confusion matrix still counts
+    the images wrongly predicted as them.
+
+    Example:
+        >>> m = compute_metrics([0, 0, 1], [0, 1, 1], ["happy", "sad", "fear"])
+        >>> m["confusion_matrix"], m["per_class_recall"], m["missing_classes"]
+        ([[1, 1, 0], [0, 1, 0], [0, 0, 0]], {'happy': 0.5, 'sad': 1.0, 'fear': None}, ['fear'])
+    """
+    from sklearn.metrics import classification_report, confusion_matrix, f1_score
+
+    names = list(class_names)
+    k = len(names)
+    y_true = np.asarray(y_true, dtype=int)
+    y_pred = np.asarray(y_pred, dtype=int)
+    if len(y_true) == 0 or y_true.shape != y_pred.shape:
+        raise FerError(must("y_true, y_pred", "non-empty and of equal length", (len(y_true), len(y_pred))))
+    for label, values in (("y_true", y_true), ("y_pred", y_pred)):
+        bad = sorted(set(values[(values < 0) | (values >= k)].tolist()))
+        if bad:
+            raise FerError(must(label, f"class indices in [0, {k - 1}]", bad))
+    matrix = confusion_matrix(y_true, y_pred, labels=list(range(k)))
+    support = matrix.sum(axis=1)
+    present = [i for i in range(k) if support[i] > 0]
+    recall = {names[i]: (float(matrix[i, i] / support[i]) if support[i] else None) for i in range(k)}
+    report = classification_report(
+        y_true,
+        y_pred,
+        labels=present,
+        target_names=[names[i] for i in present],
+        output_dict=True,
+        zero_division=0,
+    )
+    return {
+        "n": int(len(y_true)),
+        "class_names": names,
+        "missing_classes": [names[i] for i in range(k) if not support[i]],
+        "accuracy": float(np.mean(y_true == y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
+        "macro_f1_classes": [names[i] for i in present],
+        "per_class_recall": recall,
+        "support": {names[i]: int(support[i]) for i in range(k)},
+        "confusion_matrix": matrix.tolist(),
+        "confusion_matrix_axes": CONFUSION_AXES,
+        "classification_report": _plain(report),
+    }
+
+
+def _plain(value: Any) -> Any:
+    """sklearn's report with numpy scalars turned into JSON numbers."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value.item() if hasattr(value, "item") else value
+
+
+def evaluate(
+    classifier: Classifier,
+    data: EvalSet,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    margin: float | None = None,
+    progress=None,
+) -> dict[str, Any]:
+    """Run ``classifier`` on ``data`` and compute every metric (see :func:`compute_metrics`).
+
+    Args:
+        classifier: the model to evaluate; its ``class_names`` order is the result's.
+        data: from :func:`load_eval_set` (the same set can serve several classifiers).
+        batch_size: images per ``classifier.predict`` call.
+        margin: the widening of detected faces before cropping (default: the classifier's crop rule).
+        progress: optional ``callable(total, desc)`` returning a tqdm-like bar.
+
+    Returns:
+        A JSON-ready result: dataset, dataset_path, split, n, model, class_names,
+        missing_classes, accuracy, macro_f1, per_class_recall, confusion_matrix,
+        classification_report, faces (with detection), failures and timings.
+
+    Raises:
+        FerError: a class folder unknown to the model, or no readable image.
+
+    Example:
+        >>> result = evaluate(load_classifier("models/best_model"), load_eval_set("/data/fer2013"))  # doctest: +SKIP
+        >>> round(result["accuracy"], 3), result["missing_classes"]  # doctest: +SKIP
+        (0.7, [])
+    """
+    check_int("batch_size", batch_size, minimum=1)
+    rule = classifier.crop if margin is None else CropRule(margin, classifier.crop.square, classifier.crop.fill)
+    names = tuple(classifier.class_names)
+    check_classes(data, names, classifier.name)
+    bar = progress(len(data), f"decode {data.name}") if progress else None
+    start = time.perf_counter()
+    try:
+        if data.boxes is None:
+            images, ok, failures = load_images(data.paths, classifier.input_size, classifier.color_mode, progress=bar)
+        else:
+            images, ok, failures = _load_crops(
+                data.paths, data.boxes, classifier.input_size, classifier.color_mode, rule, bar
+            )
+    finally:
+        if bar is not None:
+            bar.close()
+    decode_seconds = time.perf_counter() - start
+    failures = sorted(failures + (data.failures or []))
+    if not ok:
+        raise FerError(
+            problem(str(data.path), f"none of the {len(data) + len(data.failures or [])} images could be read")
+        )
+
+    bar = progress(len(images), f"predict {classifier.name}") if progress else None
+    start = time.perf_counter()
+    try:
+        probs = []
+        for i in range(0, len(images), batch_size):
+            probs.append(np.asarray(classifier.predict(images[i : i + batch_size])))
+            if bar is not None:
+                bar.update(len(probs[-1]))
+    finally:
+        if bar is not None:
+            bar.close()
+    predict_seconds = time.perf_counter() - start
+    probs = np.concatenate(probs)
+    if probs.shape != (len(images), len(names)):
+        raise FerError(
+            problem(classifier.name, must("predictions", f"of shape ({len(images)}, {len(names)})", probs.shape))
+        )
+
+    index = {name: i for i, name in enumerate(names)}
+    y_true = [index[data.labels[i]] for i in ok]
+    metrics = compute_metrics(y_true, probs.argmax(axis=1), names)
+    result: dict[str, Any] = {
+        "dataset": data.name,
+        "dataset_path": str(data.path),
+        "split": data.split,
+        "model": classifier.name,
+        "model_path": classifier.source,
+        **metrics,
+        "faces": _face_counts(data, ok, rule),
+        "failures": [{"path": p, "reason": r} for p, r in failures],
+        "timings": {
+            "detect_s": round(data.detect_seconds, 3),
+            "decode_s": round(decode_seconds, 3),
+            "predict_s": round(predict_seconds, 3),
+            "images_per_s": round(len(images) / predict_seconds, 1) if predict_seconds > 0 else None,
+        },
+        "evaluated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if metrics["missing_classes"]:
+        result["note"] = (
+            f"missing classes ({', '.join(metrics['missing_classes'])}) have null recall; "
+            f"macro_f1 is over the {len(metrics['macro_f1_classes'])} present classes"
+        )
+    return result
+
+
+def _face_counts(data: EvalSet, ok: Sequence[int], rule: CropRule) -> dict[str, Any] | None:
+    if data.boxes is None:
+        return None
+    found = sum(data.boxes[i] is not None for i in ok)
+    return {"detected": int(found), "whole_image": int(len(ok) - found), "crop": rule.to_dict()}
+
+
+def result_filename(dataset: str, peer: str | None = None) -> str:
+    """``<dataset>.json``, or ``<dataset>__peer-<peer>.json`` for a peer model's result."""
+    return f"{dataset}__peer-{peer}.json" if peer else f"{dataset}.json"
+
+
+def write_result(result: dict[str, Any], out_dir: str | os.PathLike, peer: str | None = None) -> Path:
+    """Write ``result`` atomically to ``<out_dir>/<dataset>[__peer-<peer>].json``; return the path."""
+    path = Path(out_dir) / result_filename(result["dataset"], peer)
+    write_json_atomic(path, result)
+    return path
+
+
+def format_table(results: Sequence[dict[str, Any]]) -> str:
+    """A compact plain-text table: one row per result, recall per class in percent.
+
+    Example:
+        >>> print(format_table([{"dataset": "d", "model": "m", "n": 2, "accuracy": 0.5, "macro_f1": 0.4,
+        ...                      "class_names": ["a", "b"], "per_class_recall": {"a": 1.0, "b": None}}]))
+        dataset  model      n    acc  macro-F1      a      b
+        d        m          2  50.0%     40.0%   100%      -
+    """
+    if not results:
+        return ""
+    classes: list[str] = []
+    for r in results:
+        classes += [c for c in r["class_names"] if c not in classes]
+    wd = max(7, *(len(r["dataset"]) for r in results))
+    wm = max(5, *(len(r["model"]) for r in results))
+    cols = [max(5, len(c[:8])) for c in classes]
+    head = f"{'dataset':<{wd}}  {'model':<{wm}}  {'n':>5}  {'acc':>5}  {'macro-F1':>8}"
+    lines = [head + "".join(f"  {c[:8]:>{w}}" for c, w in zip(classes, cols))]
+    for r in results:
+        line = f"{r['dataset']:<{wd}}  {r['model']:<{wm}}  {r['n']:>5}  {r['accuracy']:>5.1%}  {r['macro_f1']:>8.1%}"
+        for c, w in zip(classes, cols):
+            value = r["per_class_recall"].get(c)
+            line += f"  {('-' if value is None else f'{value:.0%}'):>{w}}"
+        lines.append(line)
+    return "\n".join(lines)

@@ -1,0 +1,75 @@
+"""The model shipped in models/best_model/: it loads, agrees with its metadata, and is not broken or swapped."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fer_keras.constants import CLASS_NAMES, METADATA_FILE
+from fer_keras.data.demo import draw_face
+from fer_keras.data.folders import scan_split
+from fer_keras.data.images import load_images
+from tests.conftest import ROOT
+
+SHIPPED = ROOT / "models" / "best_model"
+# A guard against a broken or swapped model, not a benchmark: the floor is the accuracy
+# the shipped model measured on the whole FER2013 test split (metadata.json) minus 2.5
+# standard errors of a 500-image sample (about 2.2 points each).
+SAMPLE_MARGIN = 0.055
+
+pytestmark = pytest.mark.skipif(not (SHIPPED / METADATA_FILE).is_file(), reason="no shipped model")
+
+
+@pytest.fixture(scope="module")
+def metadata() -> dict:
+    return json.loads((SHIPPED / METADATA_FILE).read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    from fer_keras.inference.predictor import Predictor
+
+    return Predictor.load(SHIPPED)
+
+
+def test_metadata_is_complete_and_the_folder_is_small(metadata):
+    assert tuple(metadata["class_names"]) == CLASS_NAMES
+    assert metadata["color_mode"] in ("rgb", "grayscale") and len(metadata["input_size"]) == 2
+    for key in ("valid_metrics", "test_metrics", "reproduce", "source_run"):
+        assert metadata[key], key
+    assert "fer-train" in metadata["reproduce"] and "fer-data clean" in metadata["reproduce"]
+    size = sum(f.stat().st_size for f in SHIPPED.rglob("*") if f.is_file())
+    assert size < 25 * 2**20, f"models/best_model is {size / 2**20:.1f} MiB"
+
+
+def test_outputs_match_the_metadata_and_generated_faces_classify(predictor, metadata):
+    rng = np.random.default_rng(0)
+    faces = [draw_face(emotion, rng, size=96, rgb=True) for emotion in CLASS_NAMES]
+    probs = predictor.predict_images(faces)
+    assert probs.shape == (len(CLASS_NAMES), len(metadata["class_names"]))
+    assert np.all(np.isfinite(probs)) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+    assert predictor.info.input_shape == (*metadata["input_size"], 1 if metadata["color_mode"] == "grayscale" else 3)
+
+
+def test_accuracy_on_500_fer2013_test_images(fer2013, predictor, metadata):
+    files = scan_split(fer2013, "test", tuple(metadata["class_names"]))
+    pick = np.random.default_rng(0).choice(len(files.paths), 500, replace=False)
+    images, ok, _ = load_images([files.paths[i] for i in pick], tuple(metadata["input_size"]), metadata["color_mode"])
+    labels = np.asarray(files.labels)[pick][ok]
+    accuracy = float((predictor.predict(images).argmax(axis=1) == labels).mean())
+    floor = metadata["test_metrics"]["accuracy"] - SAMPLE_MARGIN
+    assert accuracy >= floor, f"accuracy {accuracy:.3f} on 500 test images; the shipped model measured {floor:.3f}+"
+
+
+def test_the_shipped_onnx_export_agrees_with_keras(predictor):
+    from fer_keras.constants import ONNX_FILE
+    from fer_keras.inference.predictor import Predictor
+
+    if not (SHIPPED / ONNX_FILE).is_file():
+        pytest.skip("no ONNX export shipped")
+    rng = np.random.default_rng(1)
+    faces = [draw_face(emotion, rng, size=64) for emotion in CLASS_NAMES]
+    onnx = Predictor.load(SHIPPED, runtime="onnx")
+    assert np.abs(onnx.predict_images(faces) - predictor.predict_images(faces)).max() < 1e-4

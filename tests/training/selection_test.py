@@ -1,0 +1,119 @@
+"""fer_keras.training.selection: what `fer-grid select --out` may replace, checked first, and crash leftovers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fer_keras.cli.grid import main as grid_main
+from fer_keras.constants import BEST_CHECKPOINT_FILE, CLASS_NAMES, METADATA_FILE, MODEL_FILE, ONNX_FILE
+from fer_keras.errors import FerError
+from fer_keras.training.selection import export_best, is_model_folder
+from tests.model_fixtures import shared_model_folder
+from tests.training.grid_runner_test import _write_grid
+
+RUN = "tiny_adam_grayscale_16_augment"
+
+
+def _finished_run(tmp_path: Path, data: Path, spec: Path, checkpoint: bytes = b"not a model") -> Path:
+    """A history folder with one finished run; by default its checkpoint is garbage, so any load fails loudly."""
+    runs, history = tmp_path / "runs", tmp_path / "history"
+    (runs / RUN).mkdir(parents=True)
+    (runs / RUN / BEST_CHECKPOINT_FILE).write_bytes(checkpoint)
+    config = {"runs_dir": str(runs), "history_dir": str(history), "image_size": [48, 48], "color_mode": "grayscale",
+              "data": str(data), "arch": str(spec)}  # fmt: skip
+    record = {"format_version": 1, "name": RUN, "status": "done", "config": config, "class_names": list(CLASS_NAMES),
+              "history": {}, "best_epoch": 1, "best_val_accuracy": 0.5}  # fmt: skip
+    history.mkdir()
+    (history / f"{RUN}_history.json").write_text(json.dumps(record))
+    return history
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_select_refuses_a_folder_of_the_users_before_loading_any_model(tmp_path, tiny_data, tiny_spec, capsys):
+    history = _finished_run(tmp_path, tiny_data, tiny_spec)
+    thesis = tmp_path / "scratch" / "v"
+    thesis.mkdir(parents=True)
+    (thesis / "t.txt").write_text("thesis")
+    # The checkpoint is garbage: reaching the model loader would raise something other than this FerError.
+    with pytest.raises(FerError, match=rf"{thesis}: exists and is not a model folder .*refusing to replace it"):
+        export_best(history, thesis, evaluate_test=False)
+    assert grid_main(["select", "--history", str(history), "--out", str(thesis), "--no-test", "-q"]) == 1
+    assert "exists and is not a model folder" in _one_line_error(capsys)
+    (tmp_path / "a_file").write_text("mine")
+    with pytest.raises(FerError, match="a_file: exists and is a file; refusing to replace it"):
+        export_best(history, tmp_path / "a_file", evaluate_test=False)
+    assert (thesis / "t.txt").read_text() == "thesis" and (tmp_path / "a_file").read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    ("out", "folder"),
+    [
+        ("history", "the history folder"),
+        ("history/model", "the history folder"),
+        (".", "the history folder"),
+        (f"runs/{RUN}", "the run folder"),
+        (f"runs/{RUN}/export", "the run folder"),
+    ],
+)
+def test_select_out_must_not_overlap_the_history_or_a_run_folder(tmp_path, tiny_data, tiny_spec, capsys, out, folder):
+    history = _finished_run(tmp_path, tiny_data, tiny_spec)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    with pytest.raises(FerError, match=rf"the model folder must be outside {folder}"):
+        export_best(history, tmp_path / out, evaluate_test=False)
+    assert grid_main(["select", "--history", str(history), "--out", str(tmp_path / out), "--no-test", "-q"]) == 1
+    assert f"must be outside {folder}" in _one_line_error(capsys)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_a_grid_refuses_its_best_model_folder_before_training(tmp_path, tiny_data, capsys):
+    thesis = tmp_path / "best"  # the grid's best_model
+    thesis.mkdir()
+    (thesis / "t.txt").write_text("thesis")
+    grid = _write_grid(tmp_path, tiny_data)
+    assert grid_main([str(grid), "--dry-run", "-q"]) == 1
+    assert f"{thesis}: exists and is not a model folder" in _one_line_error(capsys)
+    assert grid_main([str(grid), "-q", "--out", str(tmp_path / "history")]) == 1
+    assert "must be outside the history folder" in _one_line_error(capsys)
+    assert not (tmp_path / "history").exists() and (thesis / "t.txt").read_text() == "thesis"
+    assert grid_main([str(grid), "--dry-run", "-q", "--no-select"]) == 0  # no export, no check
+
+
+def test_select_replaces_an_earlier_model_and_removes_its_own_leftovers_only(
+    tmp_path, tmp_path_factory, tiny_data, tiny_spec
+):
+    model = shared_model_folder(tmp_path_factory, color_mode="grayscale")
+    history = _finished_run(tmp_path, tiny_data, tiny_spec, (model / MODEL_FILE).read_bytes())
+    out = tmp_path / "models" / "best"
+    shutil.copytree(model, out)
+    (out / ONNX_FILE).write_bytes(b"an export of the earlier model")
+    # What a select killed mid-export leaves: a staging folder (partial files, an atomic-write temporary)
+    # and the old model moved aside by a swap in the fixed name older versions used.
+    staging = out.with_name(".best.k3j_x9qa")
+    staging.mkdir()
+    (staging / MODEL_FILE).write_bytes(b"half")
+    (staging / f".{METADATA_FILE}.abcd1234.tmp").write_text("{")
+    old = shutil.copytree(model, out.with_name(".best.old"))
+    user = [out.with_name(".best.notes123"), out.with_name(".best.backup"), out.with_name("best.k3j_x9qa")]
+    user[0].mkdir()
+    (user[0] / "thesis.txt").write_text("mine")  # the staging pattern, but not model content
+    for path in user[1:]:
+        path.write_text("mine")
+    meta = export_best(history, out, evaluate_test=False)
+    assert meta["source_run"] == RUN and is_model_folder(out)
+    assert not (out / ONNX_FILE).exists()  # replaced whole: exports of the earlier model go with it
+    assert not staging.exists() and not old.exists()
+    assert sorted(out.parent.iterdir()) == sorted([out, *user])
+    # An empty folder may be replaced too.
+    (tmp_path / "empty").mkdir()
+    export_best(history, tmp_path / "empty", evaluate_test=False)
+    assert is_model_folder(tmp_path / "empty")
