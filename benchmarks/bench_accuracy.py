@@ -1,6 +1,7 @@
 """Benchmark accuracy: the shipped model and the `fer` package's model (peer) on FER2013.
 
-Both are evaluated with ``fer_keras.inference.labelled_eval`` (the code behind ``fer-eval``) on the
+Both run as a ``fer_keras.inference.predictor.Predictor`` and are evaluated with
+``fer_keras.inference.labelled_eval`` (the code behind ``fer-eval``) on the
 FER2013 ``test`` split (all 3,589 images) and ``valid`` split: accuracy, macro-F1 and
 recall per class, plus prediction speed (images/s, model call only, median of the
 repeats; the metrics themselves are deterministic). The peer is the mini-Xception
@@ -57,11 +58,11 @@ def quick_inputs(tmp: Path) -> tuple[Path, Path, Path]:
     return data, model_dir, write_stub_model(tmp / "peer_stub.h5")
 
 
-def run(classifier, data, repeats: int, batch_size: int) -> dict:
+def run(predictor, data, repeats: int, batch_size: int) -> dict:
     """The evaluation result with ``images_per_s`` replaced by the median of ``repeats`` runs."""
     from fer_keras.inference.labelled_eval import evaluate
 
-    results = [evaluate(classifier, data, batch_size) for _ in range(repeats)]
+    results = [evaluate(predictor, data, batch_size) for _ in range(repeats)]
     result = results[-1]
     result["timings"]["images_per_s"] = statistics.median(r["timings"]["images_per_s"] for r in results)
     return result
@@ -97,7 +98,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     from fer_keras.inference.fer_peer import load_peer, peer_info
-    from fer_keras.inference.labelled_eval import load_classifier, load_eval_set
+    from fer_keras.inference.labelled_eval import load_eval_set
+    from fer_keras.inference.predictor import Predictor
 
     quick = args.quick
     repeats = args.repeats or (1 if quick else 3)
@@ -113,29 +115,29 @@ def main(argv=None) -> int:
             return EXIT_SKIP
 
     started = time.perf_counter()
-    classifiers = []
+    models = []
     if not args.no_model:
         if (model_dir / "metadata.json").is_file():
-            classifiers.append(load_classifier(model_dir, args.batch_size))
+            models.append(Predictor.load(model_dir, runtime="keras", batch_size=args.batch_size))
         else:
             shown = model_dir.relative_to(ROOT) if model_dir.is_relative_to(ROOT) else model_dir
             notes.append(f"The shipped model (`{shown}/`) did not exist yet: its rows are missing.")
     peer = None
     if not args.no_peer:
         peer = load_peer(peer_path, batch_size=args.batch_size)
-        classifiers.append(peer)
-    if not classifiers:
+        models.append(peer)
+    if not models:
         print("error: nothing to evaluate (no model folder and --no-peer)", file=sys.stderr)
         return 1
 
     results = []
     for split in splits:
         data = load_eval_set(root, split)
-        for clf in classifiers:
-            result = run(clf, data, repeats, args.batch_size)
+        for model in models:
+            result = run(model, data, repeats, args.batch_size)
             results.append(result)
             print(
-                f"{clf.name:<24} {split:<6} n={result['n']:<5} accuracy {result['accuracy']:.2%}  "
+                f"{model.name:<24} {split:<6} n={result['n']:<5} accuracy {result['accuracy']:.2%}  "
                 f"macro-F1 {result['macro_f1']:.2%}  {result['timings']['images_per_s']:,.0f} img/s",
                 flush=True,
             )
@@ -165,7 +167,7 @@ def main(argv=None) -> int:
         "",
     ]
     if peer is not None:
-        info = peer_info(peer.source)
+        info = peer_info(peer.info.path)
         lines.append(
             f"Peer: `{info['requirement']}` wheel, `{Path(info['model_file']).name}` sha256 "
             f"`{info['sha256'][:16]}...` ({'the PyPI release' if info['is_pypi_release'] else 'NOT the PyPI file'}); "

@@ -27,34 +27,20 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+from _bench import (
+    FER2013,
+    ROOT,
+    Clock,
+    command_line,
+    header,
+    load_average,
+    load_note,
+    results_path,
+    write_results,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-FER2013 = ROOT.parent / "shared" / "datasets" / "fer2013"
 RECIPE = ROOT / "balancing" / "balanced.json"
-RESULTS = ROOT / "benchmarks" / "results" / "balance.md"
-
-
-class Clock:
-    """Wall time and CPU time (this process and its finished children) of a block.
-
-    The machine is shared, so wall-clock speed moves with other jobs' load; CPU
-    seconds per image are the steadier number to compare methods by.
-    """
-
-    def __enter__(self):
-        self.t0, self.c0 = time.perf_counter(), _cpu()
-        return self
-
-    def __exit__(self, *exc):
-        self.wall, self.cpu = time.perf_counter() - self.t0, _cpu() - self.c0
-
-
-def _cpu() -> float:
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
+RESULTS = results_path("balance")
 
 
 def source_images(count: int, scratch: Path) -> tuple[list[str], str]:
@@ -76,12 +62,11 @@ def source_images(count: int, scratch: Path) -> tuple[list[str], str]:
     return [picked[i % len(picked)] for i in range(count)], label
 
 
-def keras_baseline(paths: list[str], out: Path) -> float:
-    import numpy as np
+def keras_datagen():
+    """The baseline's augmentation: the reference project's ``ImageDataGenerator`` settings."""
     import tensorflow as tf
 
-    image = tf.keras.preprocessing.image
-    datagen = image.ImageDataGenerator(
+    return tf.keras.preprocessing.image.ImageDataGenerator(
         rotation_range=40,
         width_shift_range=0.2,
         height_shift_range=0.2,
@@ -90,6 +75,14 @@ def keras_baseline(paths: list[str], out: Path) -> float:
         horizontal_flip=True,
         fill_mode="nearest",
     )
+
+
+def keras_baseline(paths: list[str], out: Path) -> Clock:
+    import numpy as np
+    import tensorflow as tf
+
+    image = tf.keras.preprocessing.image
+    datagen = keras_datagen()
     np.random.seed(0)
     with Clock() as clock:
         for i, path in enumerate(paths):
@@ -98,7 +91,7 @@ def keras_baseline(paths: list[str], out: Path) -> float:
     return clock
 
 
-def albumentations_one_process(paths: list[str], out: Path) -> float:
+def albumentations_one_process(paths: list[str], out: Path) -> Clock:
     from fer_keras.data.balance import augment_file
     from fer_keras.data.recipe import load_recipe
 
@@ -109,7 +102,7 @@ def albumentations_one_process(paths: list[str], out: Path) -> float:
     return clock
 
 
-def albumentations_pool(paths: list[str], out: Path, workers: int) -> float:
+def albumentations_pool(paths: list[str], out: Path, workers: int) -> Clock:
     from fer_keras.data.balance import _generate
     from fer_keras.data.recipe import load_recipe
 
@@ -132,15 +125,7 @@ def components(paths: list[str], out: Path) -> list[tuple[str, float, float]]:
     from fer_keras.data.recipe import load_recipe, reseed
 
     image = tf.keras.preprocessing.image
-    datagen = image.ImageDataGenerator(
-        rotation_range=40,
-        width_shift_range=0.2,
-        height_shift_range=0.2,
-        shear_range=0.2,
-        zoom_range=0.2,
-        horizontal_flip=True,
-        fill_mode="nearest",
-    )
+    datagen = keras_datagen()
     pipeline = load_recipe(RECIPE).build_pipeline()
     x = image.img_to_array(image.load_img(paths[0], color_mode="grayscale"))
     u8 = x[..., 0].astype(np.uint8)
@@ -205,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         "pool": f"fer-balance process pool, {args.workers} workers",
     }
     clocks: dict[str, list[Clock]] = {k: [] for k in methods}
+    load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="bench_balance_", dir="/tmp") as tmp:
         scratch = Path(tmp)
         paths, label = source_images(images, scratch)
@@ -220,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                 clocks[key].append(runner(out))
                 shutil.rmtree(out)
             print(
-                f"run {run + 1}/{runs}: load {os.getloadavg()[0]:.1f}; "
+                f"run {run + 1}/{runs}: load {load_average():.1f}; "
                 + ", ".join(
                     f"{k} {images / v[-1].wall:.0f} img/s ({v[-1].cpu / images * 1e3:.2f} CPU ms/img)"
                     for k, v in clocks.items()
@@ -250,19 +236,17 @@ def main(argv: list[str] | None = None) -> int:
         build = full_build(Path(tempfile.gettempdir()) / "fer_balance_bench_build", args.workers)
         print(f"full balanced build: {build}", flush=True)
     if not args.quick:
-        write_results(Path(args.results), table, label, images, runs, args.workers, steps, build, argv)
+        load = (load_before, load_average())
+        lines = results_lines(table, label, images, runs, args.workers, steps, build, load, argv)
+        write_results(args.results, lines)
     return 0
 
 
-def write_results(path, table, label, images, runs, workers, steps, build, argv) -> None:
-    command = " ".join(["benchmarks/bench_balance.py", *(argv if argv is not None else sys.argv[1:])]).strip()
+def results_lines(table, label, images, runs, workers, steps, build, load, argv) -> list[str]:
+    """The results file: the speed table, where the time goes and the full build."""
     lines = [
-        "# fer-balance benchmark",
-        "",
-        f"Machine: 2-core AMD EPYC (Zen 4) CPU, no GPU (os.cpu_count()={os.cpu_count()}), shared with other "
-        f"jobs (load average {os.getloadavg()[0]:.1f} at the end, so wall-clock speeds are lower than on an idle "
-        "machine; CPU time per image is the steadier comparison).",
-        f"Command: `.venv/bin/python {command}` ({time.strftime('%Y-%m-%d')})",
+        *header("fer-balance benchmark", command_line(__file__, argv)),
+        f"{load_note(*load)}; wall-clock speeds move with that load, CPU time per image is the steadier comparison.",
         f"Images: {images} per run from {label}; median of {runs} runs; every image is decoded, augmented "
         "and written as PNG (fer-balance: temp file + rename). Ratios are against the Keras baseline measured "
         "in the same run (higher is better).",
@@ -291,9 +275,7 @@ def write_results(path, table, label, images, runs, workers, steps, build, argv)
             f"{181291 / per_s / 60:.0f} min.",
             "",
         ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines), encoding="utf-8")
-    print(f"wrote {path}")
+    return lines
 
 
 if __name__ == "__main__":

@@ -21,29 +21,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import resource
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _bench import FER2013, Clock, command_line, header, load_average, load_note, skip, write_results
 
-from fer_keras.data.clean import find_problems, format_report  # noqa: E402
-from fer_keras.data.demo import make_demo_dataset  # noqa: E402
-from fer_keras.data.stats import dataset_stats  # noqa: E402
-
-FER2013 = ROOT.parent / "shared" / "datasets" / "fer2013"
-
-
-def cpu_seconds() -> float:
-    """CPU time of this process and its finished children (the pool workers)."""
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+from fer_keras.data.clean import find_problems, format_report
+from fer_keras.data.demo import make_demo_dataset
+from fer_keras.data.stats import dataset_stats
 
 
 def run(root: Path, repeats: int, workers: int) -> tuple[str, int]:
@@ -61,10 +48,10 @@ def run(root: Path, repeats: int, workers: int) -> tuple[str, int]:
     # Round-robin, not case after case: on a shared machine the load drifts, and this spreads it evenly.
     for _ in range(repeats):
         for name, fn in cases.items():
-            wall, cpu = time.perf_counter(), cpu_seconds()
-            result = fn()
-            walls[name].append(time.perf_counter() - wall)
-            cpus[name].append(cpu_seconds() - cpu)
+            with Clock() as clock:  # CPU time includes the pool workers'
+                result = fn()
+            walls[name].append(clock.wall)
+            cpus[name].append(clock.cpu)
             if "near" in name:
                 report = result
             print(f"{name}: {walls[name][-1]:.2f} s wall, {cpus[name][-1]:.2f} s CPU", file=sys.stderr)
@@ -84,16 +71,6 @@ def run(root: Path, repeats: int, workers: int) -> tuple[str, int]:
     return "\n".join(lines) + "\n\nFindings (last run):\n\n```\n" + format_report(report) + "\n```\n", files
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="one run on a small generated dataset (seconds)")
@@ -102,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="pool size (default: CPUs)")
     p.add_argument("--out", type=Path, help="also write the Markdown result here")
     args = p.parse_args(argv)
-    load_start = os.getloadavg()[0]
+    load_start = load_average()
     with tempfile.TemporaryDirectory() as tmp:
         if args.quick:
             root = Path(tmp) / "data"
@@ -111,24 +88,19 @@ def main(argv: list[str] | None = None) -> int:
         else:
             root = args.data
             if not (root / "train").is_dir():
-                print(f"error: {root}: dataset not found (use --quick for generated data)", file=sys.stderr)
-                return 1
+                return skip(f"{root}: dataset not found (use --quick for generated data)")
             repeats = args.repeats
         table, files = run(root, repeats, args.workers)
-    load_end = os.getloadavg()[0]
-    command = "python benchmarks/bench_clean.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = (
-        f"# fer-data clean benchmark\n\n"
-        f"Machine: {os.cpu_count()}-core {cpu_name()} CPU, no GPU, shared with other jobs; "
-        f"Python {platform.python_version()}; 1-minute load average {load_start:.1f} at the start, "
-        f"{load_end:.1f} at the end.\n"
-        f"Data: {'generated demo data' if args.quick else root.name} ({files} files); median of {repeats} run(s).\n"
-        f"Command: `{command.strip()}`\n\n{table}"
-    )
-    print(text)
+    lines = [
+        *header("fer-data clean benchmark", command_line(__file__, argv)),
+        f"{load_note(load_start, load_average())}.",
+        f"Data: {'generated demo data' if args.quick else root.name} ({files} files); median of {repeats} run(s).",
+        "",
+        table,
+    ]
+    print("\n".join(lines))
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text, encoding="utf-8")
+        write_results(args.out, lines)
     return 0
 
 

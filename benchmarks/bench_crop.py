@@ -17,29 +17,20 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
 import random
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from _bench import FER2013, command_line, header, results_path, skip, write_results
+from PIL import Image
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fer_keras.data.demo import make_demo_dataset
+from fer_keras.inference.faces import find_faces
+from fer_keras.model.crop import DEFAULT_MARGIN
 
-from bench_train import machine_description  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from fer_keras.data.demo import make_demo_dataset  # noqa: E402
-from fer_keras.inference.crop import DEFAULT_MARGIN  # noqa: E402
-from fer_keras.inference.faces import find_faces  # noqa: E402
-
-FER2013 = ROOT.parent / "shared" / "datasets" / "fer2013"
-RESULTS = ROOT / "benchmarks" / "results" / "crop.md"
+RESULTS = results_path("crop")
 
 
 def measure(paths: list[Path]) -> dict[str, float]:
@@ -84,30 +75,25 @@ def main() -> int:
     else:
         root = FER2013
         if not (root / "train").is_dir():
-            print(f"skipped: {root} not found", file=sys.stderr)
-            return 77
+            return skip(f"{root} not found (use --quick for generated data)")
     paths = sorted((root / "train").glob("*/*"))
     random.Random(args.seed).shuffle(paths)
     result = measure(paths[: args.sample])
     lines = [
-        "# Crop rule: where the inference detector finds FER2013's faces",
-        "",
-        f"Measured {dt.date.today().isoformat()} with `.venv/bin/python benchmarks/bench_crop.py` on "
-        f"{result['sampled']} random `train` faces of `{root}` ({machine_description()}).",
+        *header("Crop rule: where the inference detector finds FER2013's faces", command_line(__file__)),
+        f"Sample: {result['sampled']} random `train` faces of `{root}` (seed {args.seed}).",
         "",
         "| faces detected | box side / crop side (median, p25-p75) | box centre x, y | margin per side that reproduces the crop |",
         "|---:|---:|---:|---:|",
         f"| {result['detected']} of {result['sampled']} | {result['side']:.3f} ({result['side_p25']:.3f}-"
         f"{result['side_p75']:.3f}) | {result['centre_x']:.3f}, {result['centre_y']:.3f} | {result['margin']:.3f} |",
         "",
-        f"The shipped crop rule (`fer_keras/inference/crop.py`, recorded in `metadata.json`) uses a margin of "
+        f"The shipped crop rule (`fer_keras/model/crop.py`, recorded in `metadata.json`) uses a margin of "
         f"{DEFAULT_MARGIN} per side around a square, centred box.",
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
+    print("\n".join(lines))
     if not args.quick:
-        RESULTS.write_text(text)
-        print(f"wrote {RESULTS}")
+        write_results(RESULTS, lines)
     if tmp is not None:
         tmp.cleanup()
     return 0

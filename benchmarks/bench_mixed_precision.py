@@ -14,23 +14,26 @@ same run.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+from _bench import (
+    FER2013,
+    ROOT,
+    command_line,
+    header,
+    load_average,
+    load_note,
+    results_path,
+    skip,
+    write_results,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-FER2013 = ROOT.parent / "shared" / "datasets" / "fer2013"
-RESULTS = ROOT / "benchmarks" / "results" / "mixed_precision.md"
-EXIT_SKIP = 77
+RESULTS = results_path("mixed_precision")
 
 
 def arm(data: str, arch: str, mixed: bool, epochs: int, train_images: int, batch_size: int, seed: int) -> dict:
@@ -108,11 +111,10 @@ def main(argv=None) -> int:
     else:
         data = Path(args.data)
         if not (data / "valid").is_dir():
-            print(f"skipped: {data} has no valid split (use --quick for generated data)", file=sys.stderr)
-            return EXIT_SKIP
-    load_before = os.getloadavg()[0]
+            return skip(f"{data} has no valid split (use --quick for generated data)")
+    load_before = load_average()
     results = [run_arm(args, str(data), mixed) for mixed in (False, True)]
-    load_after = os.getloadavg()[0]
+    load_after = load_average()
     base, mixed = results
     for r in results:
         name = "mixed_bfloat16" if r["mixed"] else "float32"
@@ -123,11 +125,8 @@ def main(argv=None) -> int:
         return 0
     arch = Path(args.arch).name
     lines = [
-        "# Mixed precision (bfloat16) vs float32",
-        "",
-        f"Measured {dt.date.today().isoformat()} with `.venv/bin/python benchmarks/bench_mixed_precision.py` "
-        "on a 2-core AMD EPYC (Zen 4: AVX-512 BF16, no AMX), no GPU; 1-minute load average "
-        f"{load_before:.1f} before and {load_after:.1f} after (2 cores: above 2 means other jobs competed).",
+        *header("Mixed precision (bfloat16) vs float32", command_line(__file__, argv)),
+        f"{load_note(load_before, load_after)}.",
         f"`{arch}`, grayscale 48x48, {base['train_images']} random FER2013 train images, batch {args.batch_size}, "
         f"Adam 1e-3, {args.epochs} epochs from seed 0, each arm in its own process; speed over epochs 2-{args.epochs}; "
         f"accuracy on all {base['valid_images']} valid images after the last epoch.",
@@ -141,8 +140,7 @@ def main(argv=None) -> int:
         "bfloat16 matrix unit, so `--mixed-precision` is for CPUs with AMX and for GPUs; the accuracy column "
         "shows its effect on the result.",
     ]
-    Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+    write_results(args.out, lines)
     return 0
 
 

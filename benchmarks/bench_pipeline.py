@@ -25,25 +25,17 @@ Measured, each the median of several repeats:
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+from _bench import FER2013, ROOT, background_jobs, command_line, header, results_path, skip, write_results
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-FER2013 = ROOT.parent / "shared" / "datasets" / "fer2013"
-RESULTS = ROOT / "benchmarks" / "results" / "pipeline.md"
+RESULTS = results_path("pipeline")
 SIZE = (48, 48)
 SHARE_LIMIT = 0.10
-EXIT_SKIP = 77  # tests/benchmarks_test.py skips a benchmark that exits with this
 
 
 def project_iterator(root: Path, batch: int, seed: int):
@@ -151,12 +143,9 @@ def main(argv=None) -> int:
     else:
         root = Path(args.data)
         if not (root / "train").is_dir():
-            print(f"skipped: {root / 'train'} not found (use --quick for generated data)", file=sys.stderr)
-            return EXIT_SKIP
+            return skip(f"{root / 'train'} not found (use --quick for generated data)")
 
     import keras
-    import tensorflow as tf
-    from bench_train import background_jobs, machine_description
 
     started = time.perf_counter()
     keras.utils.set_random_seed(0)
@@ -198,14 +187,10 @@ def main(argv=None) -> int:
     if quick:
         return 0
 
-    command = " ".join(["python benchmarks/bench_pipeline.py", *(sys.argv[1:] if argv is None else argv)])
     base = med["baseline"]
     lines = [
-        "# Input pipeline",
-        "",
-        f"Machine: {machine_description()}. TensorFlow {tf.__version__}, Keras {keras.__version__}.",
-        f"Date: {dt.date.today().isoformat()}. Command: `{command}`. Total time {elapsed / 60:.1f} min.",
-        f"Other jobs running during the measurement: {jobs}.",
+        *header("Input pipeline", command_line(__file__, argv)),
+        f"Total time {elapsed / 60:.1f} min. Other jobs running during the measurement: {jobs}.",
         "",
         f"Data: `{root}/train`, {n_images:,} images, 48x48 grayscale, batch {batch}, augmentation flip + shear 0.2 + "
         f"zoom 0.2 in both pipelines. Throughput over {batches} batches after 2 warm-up batches; data share over "
@@ -231,11 +216,8 @@ def main(argv=None) -> int:
         f"The project pipeline decodes the split once: {decode_s:.1f} s for {n_images:,} files (PIL, thread pool); "
         "every later epoch gathers from memory. Requirement (issue 7): data loading < 10 % of the training step "
         f"time on cached FER2013: **{'met' if ok else 'NOT met'}** ({med['project']['share']:.1%}).",
-        "",
     ]
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(lines), encoding="utf-8")
-    print(f"wrote {args.out}")
+    write_results(args.out, lines)
     return 0 if ok else 1
 
 

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -32,12 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+from _bench import ROOT, command_line, header, load_average, load_note, results_path, write_results
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "benchmarks" / "results" / "report.md"
+RESULTS = results_path("report")
 BUDGET_S = 30.0
 
 
@@ -122,17 +117,6 @@ def time_curves(history: Path) -> tuple[float, float]:
     return baseline, time.perf_counter() - start
 
 
-def cpu_model() -> str:
-    """The CPU as the kernel names it (not what a spec sheet promised)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="8 runs x 10 epochs, one repeat, no results file")
@@ -141,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     n_runs, epochs = (8, 10) if args.quick else (96, 50)
     repeats = args.repeats or (1 if args.quick else 3)
 
-    load_before = os.getloadavg()[0]
+    load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="bench_report_") as tmp:
         scratch = Path(tmp)
         sizes = [n_runs] if args.quick else [1, n_runs]  # quick: one fer-report process only
@@ -159,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         curves = [time_curves(inputs[n_runs]["history"]) for _ in range(repeats)]
         html_kb = (scratch / f"out_{n_runs}" / "report.html").stat().st_size / 1024
 
-    load_after = os.getloadavg()[0]
+    load_after = load_average()
     med = {n: statistics.median(v) for n, v in walls.items()}
     cpu_med = {n: statistics.median(v) for n, v in cpus.items()}
     section_med = {k: statistics.median(t[k] for t in sections) for k in sections[0]}
@@ -199,8 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         "|" + "---|" * len(section_med),
         "| " + " | ".join(f"{v:.2f}" for v in section_med.values()) + " |",
         "",
-        f"1-minute load average {load_before:.1f} before and {load_after:.1f} after the measurements "
-        f"({os.cpu_count()} cores: above {os.cpu_count()} means other jobs were competing for the CPU). "
+        f"{load_note(load_before, load_after)}. "
         "CPU time (the command plus its prediction worker) does not grow with that load; the report does "
         "little I/O, so on an idle machine its wall time is at most about its CPU time "
         f"({cpu_med[n_runs]:.1f} s for {n_runs} runs), less what the worker overlaps.",
@@ -216,20 +199,15 @@ def main(argv: list[str] | None = None) -> int:
     table = "\n".join(lines)
     print(table)
     if not args.quick:
-        machine = (
-            f"{cpu_model()}, {os.cpu_count()} cores, no GPU ({platform.machine()}, Python {platform.python_version()})"
-        )
-        RESULTS.write_text(
-            "# fer-report benchmark\n\n"
-            f"Machine: {machine}; shared with other jobs while measuring, so treat single numbers as upper bounds.\n\n"
-            "Command: `.venv/bin/python benchmarks/bench_report.py` (full mode). Each `fer-report` time is a fresh\n"
-            "process (`python -m fer_keras.cli.report ... -q`) including Python start-up, imports, loading the\n"
-            "TensorFlow model and predicting the 105-image test split of a generated 7-class dataset.\n\n"
-            + table
-            + "\n",
-            encoding="utf-8",
-        )
-        print(f"wrote {RESULTS}")
+        intro = [
+            *header("fer-report benchmark", command_line(__file__, argv)),
+            "Each `fer-report` time is a fresh process (`python -m fer_keras.cli.report ... -q`) including Python "
+            "start-up, imports, loading the TensorFlow model and predicting the 105-image test split of a generated "
+            "7-class dataset. The machine may be shared with other jobs (see the load average below), so treat "
+            "single numbers as upper bounds.",
+            "",
+        ]
+        write_results(RESULTS, [*intro, table])
     return 0 if med[n_runs] < BUDGET_S or args.quick else 1
 
 

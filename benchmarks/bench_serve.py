@@ -22,8 +22,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shutil
 import socket
 import statistics
@@ -34,13 +32,11 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+# _bench first: it puts the repository (and so ``tests``) on sys.path.
+from _bench import ROOT, command_line, header, load_average, load_note, results_path, write_results
 
-from fer_keras.constants import BEST_MODEL_DIR, METADATA_FILE, ONNX_FILE  # noqa: E402
-from tests.model_fixtures import face_photo, jpeg_bytes, subprocess_env  # noqa: E402
+from fer_keras.constants import BEST_MODEL_DIR, METADATA_FILE, ONNX_FILE
+from tests.model_fixtures import face_photo, jpeg_bytes, subprocess_env
 
 RUNTIMES = ("keras", "onnx")
 
@@ -217,10 +213,10 @@ def main(argv=None) -> int:
         "--model", help="model folder (default: models/best_model if present, else a built representative CNN)"
     )
     p.add_argument("--repeats", type=int, help="repetitions per measurement (default 3, quick 1)")
-    p.add_argument("--out", default=str(ROOT / "benchmarks/results/serve.md"), help="Markdown results (full mode)")
+    p.add_argument("--out", default=str(results_path("serve")), help="Markdown results (full mode)")
     args = p.parse_args(argv)
     quick = args.quick
-    load_start = os.getloadavg()[0]
+    load_start = load_average()
     repeats = args.repeats or (1 if quick else 3)
     n_latency, n_total, clients, n_images = (10, 16, 8, 16) if quick else (200, 400, 8, 200)
 
@@ -250,26 +246,23 @@ def main(argv=None) -> int:
             rows[runtime] = {k: statistics.median(v) if v else float("nan") for k, v in runs.items()}
             print(f"{runtime}: " + ", ".join(f"{k}={v:.1f}" for k, v in rows[runtime].items()), flush=True)
 
-    load = (load_start, os.getloadavg()[0])
-    table = render(rows, model_label, repeats, n_latency, n_total, clients, n_images, quick, load)
-    print(table)
+    load = (load_start, load_average())
+    lines = render(
+        rows, model_label, repeats, n_latency, n_total, clients, n_images, load, command_line(__file__, argv)
+    )
+    print("\n".join(lines))
     if not quick:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(table)
-        print(f"wrote {args.out}")
+        write_results(args.out, lines)
     return 0
 
 
-def render(rows, model_label, repeats, n_latency, n_total, clients, n_images, quick, load) -> str:
+def render(rows, model_label, repeats, n_latency, n_total, clients, n_images, load, command) -> list[str]:
+    """The results table and its notes, ratios against the keras runtime."""
     base = rows["keras"]
-    cpu = _cpu_name()
-    cmd = "python benchmarks/bench_serve.py" + (" --quick" if quick else "")
     lines = [
-        "# fer-serve / fer-predict benchmark",
-        "",
-        f"Machine: {cpu}, {os.cpu_count()} CPU cores, no GPU, shared with other jobs (1-minute load average "
-        f"{load[0]:.1f} at the start, {load[1]:.1f} at the end). Python {platform.python_version()}.",
-        f"Command: `{cmd}` (medians of {repeats} run(s)). Model: {model_label}.",
+        *header("fer-serve / fer-predict benchmark", command),
+        f"{load_note(*load)}.",
+        f"Medians of {repeats} run(s). Model: {model_label}.",
         "Input: one 640x480 JPEG photo with one face; face detection on (OpenCV Haar).",
         "",
         "| runtime | /api/predict p50 (ms) | p99 (ms) | req/s, 8 clients | fer-predict images/s | "
@@ -293,21 +286,8 @@ def render(rows, model_label, repeats, n_latency, n_total, clients, n_images, qu
         f"{clients} concurrent clients (threads with their own connection). fer-predict images/s: "
         f"`predict_files` on {n_images} photos with the model already loaded; CLI wall time includes Python and "
         "runtime start-up and model loading.",
-        "",
     ]
-    return "\n".join(lines)
-
-
-def _cpu_name() -> str:
-    """``/proc/cpuinfo``'s model name with vendor, family and model (VMs often report a generic name)."""
-    info: dict[str, str] = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            info.setdefault(key.strip(), value.strip())
-    except OSError:
-        return platform.processor() or "unknown CPU"
-    return f"{info.get('model name', '?')} ({info.get('vendor_id', '?')} family {info.get('cpu family', '?')} model {info.get('model', '?')})"
+    return lines
 
 
 if __name__ == "__main__":

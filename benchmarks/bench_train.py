@@ -19,21 +19,15 @@ baseline is the CPU's float32 ``tf.matmul`` GFLOP/s measured in the same run, so
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+# machine_description is imported for bench_accuracy.py, which imports it from here until it switches to _bench.
+from _bench import ROOT, background_jobs, command_line, header, machine_description, results_path, write_results  # noqa: F401
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "benchmarks" / "results" / "train.md"
+RESULTS = results_path("train")
 NUM_CLASSES = 7
 
 
@@ -110,39 +104,6 @@ def flops_of(arch: Path, color_mode: str) -> tuple[int, int]:
     return forward_flops(model), model.count_params()
 
 
-def background_jobs(exclude: str) -> str:
-    """Other busy Python processes on the machine (a training job skews every number)."""
-    try:
-        out = subprocess.run(["ps", "-eo", "pcpu,args", "--sort=-pcpu"], capture_output=True, text=True).stdout
-    except OSError:
-        return "unknown"
-    busy = []
-    for line in out.splitlines()[1:]:
-        cpu, _, cmd = line.strip().partition(" ")
-        if float(cpu or 0) >= 20 and "python" in cmd and exclude not in cmd:
-            busy.append(f"`{cmd.strip()[:80]}` ({cpu}% CPU)")
-    return "; ".join(busy[:4]) or "none"
-
-
-def machine_description() -> str:
-    """The CPU as /proc/cpuinfo reports it: model, family/model, cores, vector extensions."""
-    info: dict[str, str] = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            info.setdefault(key.strip(), value.strip())
-    except OSError:
-        return f"{platform.processor() or 'unknown CPU'}, {os.cpu_count()} cores"
-    flags = set(info.get("flags", "").split())
-    vector = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16") if f in flags]
-    amx = "" if "amx_tile" in flags else ", no AMX"
-    virt = ", VM" if "hypervisor" in flags else ""
-    return (
-        f"{info.get('model name', 'unknown CPU')} (family {info.get('cpu family', '?')} model "
-        f"{info.get('model', '?')}), {os.cpu_count()} cores{virt}; {' '.join(vector)}{amx}; no GPU"
-    )
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="demo_small, batch 32, grayscale, 1 repeat (seconds)")
@@ -163,8 +124,6 @@ def main(argv=None) -> int:
     budget = args.budget if args.budget is not None else (0.5 if quick else 3.0)
     warmup = 2
     n = 1024 if quick else 4096
-
-    import tensorflow as tf
 
     started = time.perf_counter()
     peaks = []
@@ -200,13 +159,9 @@ def main(argv=None) -> int:
     if quick:
         return 0
 
-    command = " ".join(["python benchmarks/bench_train.py", *(sys.argv[1:] if argv is None else argv)])
     lines = [
-        "# Training throughput",
-        "",
-        f"Machine: {machine_description()}. TensorFlow {tf.__version__} (oneDNN), "
-        f"Keras {__import__('keras').__version__}, float32.",
-        f"Date: {dt.date.today().isoformat()}. Command: `{command}`. Total time {elapsed / 60:.1f} min.",
+        *header("Training throughput", command_line(__file__, argv)),
+        f"float32, TensorFlow's oneDNN kernels. Total time {elapsed / 60:.1f} min.",
         f"Other jobs running during the measurement: {jobs}.",
         "The grid is every architecture x batch 32 and 128 in grayscale, and batch 128 in RGB (RGB only widens "
         "the first convolution, so the full RGB x batch product adds little).",
@@ -227,10 +182,7 @@ def main(argv=None) -> int:
         lines.append(
             f"| {name} | {mode} | {batch} | {params:,} | {flops / 1e6:,.1f} | {rate:,.0f} | {gflops:.1f} | {share:.0%} |"
         )
-    lines.append("")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(lines), encoding="utf-8")
-    print(f"wrote {args.out}")
+    write_results(args.out, lines)
     return 0
 
 

@@ -6,14 +6,15 @@
 from __future__ import annotations
 
 import platform
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+from _bench import RESULTS_DIR
+
+RESULTS = RESULTS_DIR.parent / "RESULTS.md"
 ORDER = ["accuracy", "train", "pipeline", "clean", "balance", "report", "serve"]
 
 
 def main() -> None:
-    files = {p.stem: p for p in (HERE / "results").glob("*.md")}
+    files = {p.stem: p for p in RESULTS_DIR.glob("*.md")}
     names = [n for n in ORDER if n in files] + sorted(set(files) - set(ORDER))
     lines = [
         "# Benchmark results",
@@ -32,8 +33,8 @@ def main() -> None:
         body = files[name].read_text(encoding="utf-8").strip().splitlines()
         title = body[0].lstrip("# ").strip() if body and body[0].startswith("#") else name
         lines += [f'<a id="{name}"></a>', "", f"## {title}", "", *body[1:], ""]
-    (HERE / "RESULTS.md").write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
-    print(f"wrote {HERE / 'RESULTS.md'} ({len(names)} sections)")
+    RESULTS.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    print(f"wrote {RESULTS} ({len(names)} sections)")
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@
 The subpackages follow the pipeline, each importing only from the stages before it
 (``tests/layering_test.py`` checks it):
 
-- core modules here: ``constants``, ``errors`` (``FerError``), ``validation``, ``atomic``;
+- core modules here: ``constants``, ``errors`` (``FerError``), ``validation``, ``atomic``,
+  ``metrics``;
 - ``data``: dataset folders, statistics, cleaning, balancing, the ``tf.data`` pipeline;
-- ``model``: architecture specs and the Keras models built from them;
+- ``model``: architecture specs, the Keras models built from them, model folders;
 - ``training``: run configs, training runs, grids, best-run selection;
 - ``inference``: running a model folder on images, faces, export, evaluation;
 - ``report`` and ``serve``: the HTML analysis and the web service;

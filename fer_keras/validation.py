@@ -40,7 +40,7 @@ MAX_TARGET_PER_CLASS = 100_000  # a recipe's train images per class
 MAX_IMAGES = 1_000_000  # a balanced train split in total; precise_bn images
 MAX_SEED = 2**32 - 1  # random seeds (numpy's range)
 MAX_THREADS = 1_024  # threads and worker processes
-MAX_LEARNING_RATE = 10.0
+MAX_LEARNING_RATE = 10.0  # learning_rate is in (0, 10]
 MAX_NAME_LENGTH = 200  # run names (history/<name>_history.json must stay under 255 bytes)
 MAX_PATH_LENGTH = 4_096  # paths in config, grid and recipe files
 MAX_CSV_LINE_CHARS = 131_072  # a line of an imported CSV (FER2013 rows are ~9,000); also csv's field limit
@@ -66,9 +66,21 @@ def clip(text: str) -> str:
     return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
 
 
+def field_name(name: Any) -> str:
+    """A field name as a message shows it: as is when short and printable, else escaped and cut.
+
+    Field names can come from the file itself (a grid axis, a recipe's class), so a newline
+    or a megabyte of text in one must not break the one-line message.
+    """
+    text = name if isinstance(name, str) else str(name)
+    if text.isprintable() and len(text) <= 80:
+        return text
+    return clip(text.encode("unicode_escape").decode("ascii"))
+
+
 def must(name: str, rule: str, value: Any) -> str:
     """Format the standard rule violation ``'name' must be <rule>; got <value>``."""
-    return f"'{name}' must be {rule}; got {shown(value)}"
+    return f"'{field_name(name)}' must be {rule}; got {shown(value)}"
 
 
 def _number_text(value: Any) -> str:
@@ -89,7 +101,7 @@ def describe_limit(name: str, value: int | float, limit: int | float, unit: str 
     """
     if value <= limit:
         return None
-    return f"{name}: got {_number_text(value)}{unit}; limit {_number_text(limit)}{unit}"
+    return f"{field_name(name)}: got {_number_text(value)}{unit}; limit {_number_text(limit)}{unit}"
 
 
 def is_int(value: Any) -> bool:

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
 
-from fer_keras.atomic import atomic_dir, check_replaceable, remove_stale_temps, write_json_atomic
+from fer_keras.atomic import (
+    atomic_dir,
+    atomic_path,
+    check_replaceable,
+    remove_stale_temps,
+    write_json_atomic,
+    write_text_atomic,
+)
 from fer_keras.errors import FerError
 
 
@@ -107,3 +115,56 @@ def test_remove_stale_temps_folders_need_recognised_content_and_old_ones_are_put
     (legacy / "ours.bin").write_text("older")
     assert remove_stale_temps(target, is_ours_dir=is_ours) == [legacy]
     assert not legacy.exists() and (target / "ours.bin").read_text() == "previous"
+
+
+@pytest.fixture
+def umask():
+    """``os.umask``, with the process's umask restored after the test."""
+    old = os.umask(0o022)
+    try:
+        yield os.umask
+    finally:
+        os.umask(old)
+
+
+def test_atomic_path_crash_mid_write_keeps_the_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "out.json"
+    target.write_text("old")
+    with pytest.raises(KeyboardInterrupt), atomic_path(target, suffix=".json") as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".out.json.") and tmp.suffix == ".json"
+        tmp.write_text("half of the new")
+        raise KeyboardInterrupt  # killed mid-write
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
+
+
+def test_write_text_atomic_failing_mid_write_keeps_the_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "notes.txt"
+    target.write_text("old")
+    # A lone surrogate cannot be encoded: write_text fails after opening (and truncating) the temporary.
+    with pytest.raises(UnicodeEncodeError):
+        write_text_atomic(target, "new text \ud800")
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    write_text_atomic(target, "new")
+    assert target.read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_write_text_atomic_creates_missing_folders(tmp_path):
+    target = tmp_path / "a" / "b" / "c.txt"
+    write_text_atomic(target, "x")
+    assert target.read_text() == "x"
+
+
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600), (0o002, 0o664)])
+def test_written_file_mode_follows_the_umask(tmp_path, umask, mask, mode):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    target.chmod(0o600)  # the mode of the replaced file does not carry over
+    umask(mask)
+    write_text_atomic(target, "new")
+    assert target.stat().st_mode & 0o777 == mode
+    with atomic_path(tmp_path / "other.bin", suffix=".bin") as tmp:
+        tmp.write_bytes(b"x")
+    assert (tmp_path / "other.bin").stat().st_mode & 0o777 == mode

@@ -25,6 +25,7 @@ from fer_keras.constants import (
     WEIGHTS_FILE,
 )
 from fer_keras.data.demo import draw_face
+from fer_keras.environment import QUIET_ENVIRONMENT, quiet_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +43,7 @@ def make_model_folder(
 
     Returns the folder. Imports TensorFlow (~6 s the first time in a process).
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_environment()
     import keras
 
     out = Path(out)
@@ -131,6 +132,7 @@ def png_bytes(image: Image.Image) -> bytes:
 
 def subprocess_env() -> dict[str, str]:
     """Environment for running fer_keras in a subprocess from the repository root."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", NO_ALBUMENTATIONS_UPDATE="1")
+    # Forced, not defaults: tests compare a subprocess's stderr, whatever the developer's shell sets.
+    env = {**os.environ, **QUIET_ENVIRONMENT}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH", "")]))
     return env

@@ -7,14 +7,13 @@ turn a :class:`~fer_keras.errors.FerError` into one line on stderr and exit 1.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
 
-# Set before anything imports TensorFlow or albumentations: keep logs quiet and
-# keep albumentations from checking online for updates (no network at run time).
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+from fer_keras.environment import quiet_environment
+
+# At import, before any command imports TensorFlow or albumentations: they read it only once.
+quiet_environment()
 
 EXIT_OK = 0
 EXIT_USER_ERROR = 1

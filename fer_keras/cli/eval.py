@@ -52,16 +52,16 @@ def handle(args: argparse.Namespace) -> int:
         detect_set_faces,
         evaluate,
         format_table,
-        load_classifier,
         load_eval_set,
         write_result,
     )
-    from fer_keras.inference.predictor import load_model_info
+    from fer_keras.inference.predictor import Predictor
+    from fer_keras.model.model_folder import read_model_info
     from fer_keras.validation import check_int
 
     check_int("--batch-size", args.batch_size, minimum=1)
     peer = args.peer or ("fer" if args.peer_model else None)
-    info = load_model_info(args.model)  # cheap: fail on a bad folder before any decoding
+    info = read_model_info(args.model)  # cheap: fail on a bad folder before any decoding
     sets = [load_eval_set(path, args.split) for path in args.data]
     for data in sets:  # every set is checked before any slow work starts
         check_classes(data, info.class_names, info.name)
@@ -79,20 +79,20 @@ def handle(args: argparse.Namespace) -> int:
         for data in sets:
             with _common.progress(total=len(data), desc=f"faces {data.name}", unit="img", quiet=args.quiet) as bar:
                 detect_set_faces(data, progress=bar)
-    classifiers = [(load_classifier(args.model, args.batch_size), None, None)]
+    models = [(Predictor.load(args.model, runtime="keras", batch_size=args.batch_size), None, None)]
     if peer:
         from fer_keras.inference.fer_peer import load_peer, peer_info
 
-        peer_clf = load_peer(args.peer_model, info.class_names, args.batch_size)
-        classifiers.append((peer_clf, peer, peer_info(peer_clf.source)))
+        peer_model = load_peer(args.peer_model, info.class_names, args.batch_size)
+        models.append((peer_model, peer, peer_info(peer_model.info.path)))
 
     def bar(total, desc):
         return _common.progress(total=total, desc=desc, unit="img", leave=False, quiet=args.quiet)
 
     results = []
     for data in sets:
-        for classifier, peer_name, provenance in classifiers:
-            result = evaluate(classifier, data, args.batch_size, progress=bar)
+        for model, peer_name, provenance in models:
+            result = evaluate(model, data, args.batch_size, progress=bar)
             if provenance:
                 result["peer"] = provenance
             path = write_result(result, args.out_dir, peer_name)

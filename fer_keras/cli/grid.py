@@ -1,7 +1,7 @@
 """`fer-grid`: run a hyperparameter grid (resumable, parallel), then export the best model.
 
 fer-grid grids/demo.json [--workers N] [--dry-run] [--force] [--only PATTERN] [--backend local|ray]
-fer-grid select [--history history/] [--out models/best_model] [--grid GRID]
+fer-grid select [--history history/] [--out models/best_model] [--grid GRID] [--tta flip]
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def build_select_parser() -> argparse.ArgumentParser:
+    from fer_keras.model.model_folder import TTA_CHOICES
+
     p = _common.parser("fer-grid select", "Export the run with the highest val_accuracy to models/best_model.")
     p.add_argument("--history", help="history folder (default: the grid's, else history/)")
     p.add_argument("--grid", help="only consider this grid's runs")
@@ -42,6 +44,13 @@ def build_select_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", action="append", metavar="NAME", help="only consider this run (repeatable)")
     p.add_argument(
         "--reproduce", metavar="COMMANDS", help="the commands that reproduce the selected run, kept in metadata.json"
+    )
+    p.add_argument(
+        "--tta",
+        action="append",
+        choices=TTA_CHOICES,
+        help="test-time augmentation recorded for inference (metadata inference.tta) and applied to the "
+        "recorded valid/test metrics; flip: mean of the image and its mirror image (default: none)",
     )
     return p
 
@@ -142,13 +151,17 @@ def handle_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _select(history_dir, names, out, evaluate_test, quiet, reproduce) -> None:
+def _select(history_dir, names, out, evaluate_test, quiet, reproduce, tta=()) -> None:
     from fer_keras.training.selection import export_best
 
-    meta = export_best(history_dir, out, names, evaluate_test, reproduce, quiet)
+    meta = export_best(history_dir, out, names, evaluate_test, reproduce, quiet, tta=tta)
     test = meta["test_metrics"]
     test_txt = f", test accuracy {test['accuracy']:.4f}" if test else ""
-    print(f"best model: {meta['source_run']} (val_accuracy {meta['valid_metrics']['accuracy']:.4f}{test_txt}) -> {out}")
+    tta_txt = f", tta {'+'.join(tta)}" if tta else ""
+    print(
+        f"best model: {meta['source_run']} (val_accuracy {meta['valid_metrics']['accuracy']:.4f}{test_txt}{tta_txt})"
+        f" -> {out}"
+    )
 
 
 def handle_select(args: argparse.Namespace) -> int:
@@ -166,7 +179,7 @@ def handle_select(args: argparse.Namespace) -> int:
         out = args.out or grid.get("best_model", BEST_MODEL_DIR)
     if args.run:
         names = [n for n in names if n in args.run] if names is not None else list(args.run)
-    _select(history, names, out, not args.no_test, args.quiet, args.reproduce or "fer-grid select")
+    _select(history, names, out, not args.no_test, args.quiet, args.reproduce or "fer-grid select", args.tta or ())
     return 0
 
 

@@ -32,7 +32,7 @@ from fer_keras.constants import BALANCE_MANIFEST_FILE, SPLITS
 from fer_keras.data.folders import dataset_classes, is_image_file, list_classes
 from fer_keras.data.recipe import Recipe, describe_target
 from fer_keras.errors import FerError, did_you_mean, problem
-from fer_keras.validation import MAX_IMAGES, check_int
+from fer_keras.validation import MAX_IMAGES, check_int, field_name, shown
 
 MANIFEST_FORMAT = 1
 # Part of the build key: bump when the way images are derived changes.
@@ -171,7 +171,9 @@ def _check_target_classes(recipe: Recipe, classes: Sequence[str], source: Path) 
         return
     where = recipe.file or "recipe"
     problems = [
-        problem(where, f"target.{k}: no class '{k}' in {source / 'train'}{did_you_mean(k, classes)}")
+        problem(
+            where, f"{field_name('target.' + k)}: no class {shown(k)} in {source / 'train'}{did_you_mean(k, classes)}"
+        )
         for k in recipe.target
         if k not in classes
     ]

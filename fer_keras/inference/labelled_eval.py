@@ -1,16 +1,17 @@
-"""A classifier's metrics on a labelled image set (``fer-eval``).
+"""A model's metrics on a labelled image set (``fer-eval``).
 
 An evaluation set is a split of the folder layout (``<root>/test/<emotion>/*``) or a
 flat ``<root>/<emotion>/*`` folder. Sets from other sources rarely have all seven
-classes: a class the model knows but the set lacks is *missing* (its recall is
-``None`` and macro-F1 averages the present classes only); a class folder the model
-does not know is an error. With ``detect_faces`` each photo is cropped to its largest
-Haar face (the detector and crop rule of ``fer-predict``) and classified whole when none
-is found, which is counted.
+classes: a class the model knows but the set lacks is *missing* (see
+:mod:`fer_keras.metrics` for what that does to recall and macro-F1); a class folder the
+model does not know is an error. With ``detect_faces`` each photo is cropped to its
+largest Haar face (the detector and crop rule of ``fer-predict``) and classified whole
+when none is found, which is counted.
 
 Results are JSON-ready dicts whose key names ``fer-report`` reads (``dataset``, ``n``,
-``accuracy``, ``macro_f1``, ``per_class_recall``, ...). TensorFlow is never imported
-here: a :class:`Classifier` wraps whatever runs the model.
+``accuracy``, ``macro_f1``, ``per_class_recall``, ...). The model is a
+:class:`~fer_keras.inference.predictor.Predictor` (a model folder, or the ``fer`` peer);
+TensorFlow is never imported here.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,46 +32,14 @@ from fer_keras.constants import COLOR_MODES, SPLITS
 from fer_keras.data.folders import list_classes, scan_split_lenient
 from fer_keras.data.images import load_images, map_files, to_array
 from fer_keras.errors import FerError, did_you_mean, problem
-from fer_keras.inference.crop import CropRule
 from fer_keras.inference.faces import Face, crop_faces, find_faces
+from fer_keras.inference.predict import crop_rule
+from fer_keras.inference.predictor import Predictor
+from fer_keras.metrics import classification_metrics
+from fer_keras.model.crop import CropRule
 from fer_keras.validation import check_choice, check_int, must
 
 DEFAULT_BATCH_SIZE = 256
-CONFUSION_AXES = "rows = true class, columns = predicted class, both in class_names order"
-
-
-@dataclass(frozen=True)
-class Classifier:
-    """Anything that maps raw pixels to class probabilities.
-
-    ``predict`` takes a ``(N, H, W, C)`` uint8 batch in [0, 255] (``input_size``,
-    ``color_mode``) and returns ``(N, len(class_names))`` probabilities.
-    """
-
-    name: str
-    class_names: tuple[str, ...]
-    input_size: tuple[int, int]
-    color_mode: str
-    predict: Callable[[np.ndarray], np.ndarray]
-    source: str = ""
-    crop: CropRule = field(default_factory=CropRule)
-
-
-def load_classifier(model_dir: str | os.PathLike, batch_size: int = DEFAULT_BATCH_SIZE) -> Classifier:
-    """The model folder ``model_dir`` (metadata.json + model.keras) as a :class:`Classifier`.
-
-    Example:
-        >>> clf = load_classifier("models/best_model")  # doctest: +SKIP
-        >>> clf.class_names[:2]  # doctest: +SKIP
-        ('angry', 'disgust')
-    """
-    from fer_keras.inference.predictor import Predictor
-
-    predictor = Predictor.load(model_dir, runtime="keras", batch_size=batch_size)
-    info = predictor.info
-    return Classifier(
-        info.name, info.class_names, info.input_size, info.color_mode, predictor.predict, str(model_dir), info.crop
-    )
 
 
 @dataclass
@@ -215,79 +184,20 @@ def check_classes(data: EvalSet, class_names: Sequence[str], model: str) -> list
     return [c for c in class_names if c not in present]
 
 
-def compute_metrics(y_true: Sequence[int], y_pred: Sequence[int], class_names: Sequence[str]) -> dict[str, Any]:
-    """Accuracy, macro-F1, per-class recall, confusion matrix and classification report.
-
-    Classes without any true sample are *missing*: their recall is ``None`` and they
-    are left out of macro-F1 and the classification report (whose ``macro avg`` is then
-    over the present classes too); their column in the confusion matrix still counts
-    the images wrongly predicted as them.
-
-    Example:
-        >>> m = compute_metrics([0, 0, 1], [0, 1, 1], ["happy", "sad", "fear"])
-        >>> m["confusion_matrix"], m["per_class_recall"], m["missing_classes"]
-        ([[1, 1, 0], [0, 1, 0], [0, 0, 0]], {'happy': 0.5, 'sad': 1.0, 'fear': None}, ['fear'])
-    """
-    from sklearn.metrics import classification_report, confusion_matrix, f1_score
-
-    names = list(class_names)
-    k = len(names)
-    y_true = np.asarray(y_true, dtype=int)
-    y_pred = np.asarray(y_pred, dtype=int)
-    if len(y_true) == 0 or y_true.shape != y_pred.shape:
-        raise FerError(must("y_true, y_pred", "non-empty and of equal length", (len(y_true), len(y_pred))))
-    for label, values in (("y_true", y_true), ("y_pred", y_pred)):
-        bad = sorted(set(values[(values < 0) | (values >= k)].tolist()))
-        if bad:
-            raise FerError(must(label, f"class indices in [0, {k - 1}]", bad))
-    matrix = confusion_matrix(y_true, y_pred, labels=list(range(k)))
-    support = matrix.sum(axis=1)
-    present = [i for i in range(k) if support[i] > 0]
-    recall = {names[i]: (float(matrix[i, i] / support[i]) if support[i] else None) for i in range(k)}
-    report = classification_report(
-        y_true,
-        y_pred,
-        labels=present,
-        target_names=[names[i] for i in present],
-        output_dict=True,
-        zero_division=0,
-    )
-    return {
-        "n": int(len(y_true)),
-        "class_names": names,
-        "missing_classes": [names[i] for i in range(k) if not support[i]],
-        "accuracy": float(np.mean(y_true == y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
-        "macro_f1_classes": [names[i] for i in present],
-        "per_class_recall": recall,
-        "support": {names[i]: int(support[i]) for i in range(k)},
-        "confusion_matrix": matrix.tolist(),
-        "confusion_matrix_axes": CONFUSION_AXES,
-        "classification_report": _plain(report),
-    }
-
-
-def _plain(value: Any) -> Any:
-    """sklearn's report with numpy scalars turned into JSON numbers."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return value.item() if hasattr(value, "item") else value
-
-
 def evaluate(
-    classifier: Classifier,
+    predictor: Predictor,
     data: EvalSet,
     batch_size: int = DEFAULT_BATCH_SIZE,
     margin: float | None = None,
     progress=None,
 ) -> dict[str, Any]:
-    """Run ``classifier`` on ``data`` and compute every metric (see :func:`compute_metrics`).
+    """Run ``predictor`` on ``data`` and compute every metric (see :func:`fer_keras.metrics.classification_metrics`).
 
     Args:
-        classifier: the model to evaluate; its ``class_names`` order is the result's.
-        data: from :func:`load_eval_set` (the same set can serve several classifiers).
-        batch_size: images per ``classifier.predict`` call.
-        margin: the widening of detected faces before cropping (default: the classifier's crop rule).
+        predictor: the model to evaluate; its ``class_names`` order is the result's.
+        data: from :func:`load_eval_set` (the same set can serve several models).
+        batch_size: images per ``predictor.predict`` call (one progress step each).
+        margin: the widening of detected faces before cropping (default: the model's crop rule).
         progress: optional ``callable(total, desc)`` returning a tqdm-like bar.
 
     Returns:
@@ -299,23 +209,23 @@ def evaluate(
         FerError: a class folder unknown to the model, or no readable image.
 
     Example:
-        >>> result = evaluate(load_classifier("models/best_model"), load_eval_set("/data/fer2013"))  # doctest: +SKIP
+        >>> model = Predictor.load("models/best_model")  # doctest: +SKIP
+        >>> result = evaluate(model, load_eval_set("/data/fer2013"))  # doctest: +SKIP
         >>> round(result["accuracy"], 3), result["missing_classes"]  # doctest: +SKIP
         (0.7, [])
     """
     check_int("batch_size", batch_size, minimum=1)
-    rule = classifier.crop if margin is None else CropRule(margin, classifier.crop.square, classifier.crop.fill)
-    names = tuple(classifier.class_names)
-    check_classes(data, names, classifier.name)
+    rule = crop_rule(predictor, margin)
+    names = tuple(predictor.class_names)
+    size, color_mode = predictor.info.input_size, predictor.info.color_mode
+    check_classes(data, names, predictor.name)
     bar = progress(len(data), f"decode {data.name}") if progress else None
     start = time.perf_counter()
     try:
         if data.boxes is None:
-            images, ok, failures = load_images(data.paths, classifier.input_size, classifier.color_mode, progress=bar)
+            images, ok, failures = load_images(data.paths, size, color_mode, progress=bar)
         else:
-            images, ok, failures = _load_crops(
-                data.paths, data.boxes, classifier.input_size, classifier.color_mode, rule, bar
-            )
+            images, ok, failures = _load_crops(data.paths, data.boxes, size, color_mode, rule, bar)
     finally:
         if bar is not None:
             bar.close()
@@ -326,12 +236,12 @@ def evaluate(
             problem(str(data.path), f"none of the {len(data) + len(data.failures or [])} images could be read")
         )
 
-    bar = progress(len(images), f"predict {classifier.name}") if progress else None
+    bar = progress(len(images), f"predict {predictor.name}") if progress else None
     start = time.perf_counter()
     try:
         probs = []
         for i in range(0, len(images), batch_size):
-            probs.append(np.asarray(classifier.predict(images[i : i + batch_size])))
+            probs.append(predictor.predict(images[i : i + batch_size]))
             if bar is not None:
                 bar.update(len(probs[-1]))
     finally:
@@ -341,18 +251,18 @@ def evaluate(
     probs = np.concatenate(probs)
     if probs.shape != (len(images), len(names)):
         raise FerError(
-            problem(classifier.name, must("predictions", f"of shape ({len(images)}, {len(names)})", probs.shape))
+            problem(predictor.name, must("predictions", f"of shape ({len(images)}, {len(names)})", probs.shape))
         )
 
     index = {name: i for i, name in enumerate(names)}
     y_true = [index[data.labels[i]] for i in ok]
-    metrics = compute_metrics(y_true, probs.argmax(axis=1), names)
+    metrics = classification_metrics(y_true, probs.argmax(axis=1), names)
     result: dict[str, Any] = {
         "dataset": data.name,
         "dataset_path": str(data.path),
         "split": data.split,
-        "model": classifier.name,
-        "model_path": classifier.source,
+        "model": predictor.name,
+        "model_path": None if predictor.info.path is None else str(predictor.info.path),
         **metrics,
         "faces": _face_counts(data, ok, rule),
         "failures": [{"path": p, "reason": r} for p, r in failures],

@@ -22,9 +22,9 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 from fer_keras.atomic import atomic_path
 from fer_keras.data.folders import is_image_file
 from fer_keras.errors import FerError, problem
-from fer_keras.inference.crop import CropRule
 from fer_keras.inference.faces import Box, Face, crop_faces, find_faces
 from fer_keras.inference.predictor import Predictor
+from fer_keras.model.crop import CropRule
 from fer_keras.validation import check_float, check_int
 
 # The formats of constants.IMAGE_EXTENSIONS. PIL can open more (EPS shells out to

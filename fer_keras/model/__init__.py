@@ -1,8 +1,10 @@
 """Stage 2, model: architecture spec files and the Keras models built from them.
 
 Owns ``architectures/*.json`` as data: the declarative layer table and one-pass
-validation (``spec``, no TensorFlow) and building a ``keras.Sequential`` from a
-validated spec (``builder``, Keras imported lazily).
+validation (``spec``, no TensorFlow), building a ``keras.Sequential`` from a
+validated spec (``builder``, Keras imported lazily), and a trained model's saved form:
+the model folder ``models/<name>/`` with its metadata schema (``model_folder``) and the
+crop rule it records (``crop``).
 
 May import: the core modules only.
 """

@@ -96,11 +96,6 @@ def _sized(text: str, ok: Callable[[Any], bool], limit: int, pair: bool = False,
     return FieldRule(f"{text}; at most {limit:,}{' each' if pair else ''}", check)
 
 
-def _is_axis(v: Any) -> bool:
-    # A Keras axis of a (batch, height, width, channels) tensor, other than the batch axis.
-    return is_int(v) and v != 0 and -3 <= v <= 3
-
-
 def _is_regularizer(v: Any) -> bool:
     return (
         isinstance(v, dict)
@@ -137,10 +132,12 @@ UNIT_INTERVAL = _float(0, 1, high_inclusive=True)
 EPSILON = _rule("a number > 0", lambda v: is_number(v) and v > 0)
 NON_NEGATIVE = _rule("a number >= 0", lambda v: is_number(v) and v >= 0)
 NUMBER = _rule("a number", is_number)
-AXIS = _rule("a non-zero integer in [-3, 3] (-1 is the channel axis)", _is_axis)
+AXIS = _rule("a non-zero integer (-1 is the channel axis)", lambda v: is_int(v) and v != 0)
 AXES = _rule(
-    "a non-zero integer in [-3, 3] or a list of 1 to 3 of them",
-    lambda v: _is_axis(v) or (isinstance(v, list) and 1 <= len(v) <= 3 and all(_is_axis(x) for x in v)),
+    "a non-zero integer or a list of 1 to 3 of them",
+    lambda v: (
+        (is_int(v) and v != 0) or (isinstance(v, list) and 1 <= len(v) <= 3 and all(is_int(x) and x != 0 for x in v))
+    ),
 )
 SEED = _sized("a non-negative integer", _is_nonneg, MAX_SEED)
 NAME = _rule(

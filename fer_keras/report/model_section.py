@@ -79,13 +79,13 @@ def plan_model_section(
         section["message"] = "no model folder given (--model DIR)"
         return section, None
     section["model_dir"] = str(model_dir)
-    from fer_keras.inference.predictor import load_model_info
+    from fer_keras.model.model_folder import read_model_info
 
     if not Path(model_dir).is_dir():
         section["message"] = f"{model_dir}: no model folder (export one with `fer-grid select`, or pass --model DIR)"
         return section, None
     try:
-        info = load_model_info(model_dir)
+        info = read_model_info(model_dir)
     except FerError as err:
         section["message"] = str(err)
         return section, None

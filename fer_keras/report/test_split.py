@@ -2,7 +2,9 @@
 
 The ``test`` split is read here, once, for reporting only (selection uses ``valid``).
 Labels always follow the model's recorded ``class_names`` order, never a sorted
-one: index ``i`` of a probability vector means ``class_names[i]``.
+one: index ``i`` of a probability vector means ``class_names[i]``. Accuracy, macro-F1,
+recall and the confusion counts are :func:`fer_keras.metrics.classification_metrics`'s
+(the numbers ``fer-eval`` gives); what needs probabilities (ROC, PR, calibration) is here.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from fer_keras.errors import FerError
+from fer_keras.metrics import classification_metrics
 from fer_keras.validation import check_int, must
 
 ECE_BINS = 15
@@ -61,9 +64,10 @@ def predict_split(
 
     from fer_keras.data.folders import scan_split_lenient
     from fer_keras.data.images import load_images
-    from fer_keras.inference.predictor import Predictor, load_model_info
+    from fer_keras.inference.predictor import Predictor
+    from fer_keras.model.model_folder import read_model_info
 
-    info = load_model_info(model_dir)
+    info = read_model_info(model_dir)  # cheap: a bad folder fails before any decoding
     files = scan_split_lenient(data_dir, split, info.class_names)
     with tqdm(total=len(files), desc=f"decode {split}", disable=not progress, leave=False) as bar:
         images, ok, failures = load_images(files.paths, info.input_size, info.color_mode, progress=bar)
@@ -80,6 +84,9 @@ def evaluate_predictions(
 ) -> Evaluation:
     """Confusion matrices, classification report, ROC/PR curves and calibration.
 
+    A class without test images is *missing* (as in ``fer-eval``): its classification-report
+    row has support 0 and no precision, recall or F1, and macro-F1 is over the present classes.
+
     Args:
         y_true: integer labels, indices into ``class_names``.
         y_prob: ``(N, len(class_names))`` probabilities in the same class order.
@@ -95,8 +102,6 @@ def evaluate_predictions(
         >>> ev.metrics["confusion_matrix"]["counts"]
         [[1, 0], [0, 1]]
     """
-    from sklearn.metrics import classification_report, confusion_matrix
-
     names = list(class_names)
     y_true = np.asarray(y_true, dtype=int)
     y_prob = np.asarray(y_prob, dtype=float)
@@ -104,26 +109,21 @@ def evaluate_predictions(
     check_int("n_bins", n_bins, minimum=1)
     if y_prob.ndim != 2 or y_prob.shape != (len(y_true), k):
         raise FerError(must("y_prob", f"of shape ({len(y_true)}, {k})", y_prob.shape))
-    if len(y_true) == 0:
-        raise FerError(must("y_true", "non-empty", []))
-    if y_true.min() < 0 or y_true.max() >= k:
-        raise FerError(must("y_true", f"labels in [0, {k - 1}]", sorted(set(y_true.tolist()))))
-
-    y_pred = y_prob.argmax(axis=1)
-    labels = list(range(k))
-    counts = confusion_matrix(y_true, y_pred, labels=labels)
+    scores = classification_metrics(y_true, y_prob.argmax(axis=1), names)  # also checks the labels
+    counts = np.asarray(scores["confusion_matrix"])
     row_sums = counts.sum(axis=1, keepdims=True)
     normalized = np.divide(counts, row_sums, out=np.zeros(counts.shape, dtype=float), where=row_sums > 0)
-    report = classification_report(y_true, y_pred, labels=labels, target_names=names, output_dict=True, zero_division=0)
+    report = scores["classification_report"]
     roc, pr, auc_metrics = _curves(y_true, y_prob, names)
     bins, ece = calibration(y_true, y_prob, n_bins)
-    accuracy = float((y_pred == y_true).mean())
     metrics = {
-        "n": int(len(y_true)),
+        "n": scores["n"],
         "class_names": names,
-        "accuracy": accuracy,
-        "macro_f1": float(report["macro avg"]["f1-score"]),
+        "missing_classes": scores["missing_classes"],
+        "accuracy": scores["accuracy"],
+        "macro_f1": scores["macro_f1"],
         "weighted_f1": float(report["weighted avg"]["f1-score"]),
+        "per_class_recall": scores["per_class_recall"],
         "confusion_matrix": {
             "labels": names,
             "rows": "true class",
@@ -145,11 +145,15 @@ def evaluate_predictions(
 
 
 def _clean_report(report: dict[str, Any], names: list[str]) -> dict[str, Any]:
-    """sklearn's dict, in the model's class order, with plain floats and int supports."""
+    """The classification report in the model's class order, a missing class as an empty row."""
     out = {}
     for key in [*names, "macro avg", "weighted avg"]:
-        row = report[key]
-        out[key] = {m: float(row[m]) for m in ("precision", "recall", "f1-score")} | {"support": int(row["support"])}
+        row = report.get(key)
+        if row is None:  # a missing class: left out of the scores, as in fer-eval
+            out[key] = {"precision": None, "recall": None, "f1-score": None, "support": 0}
+        else:
+            scores = {m: float(row[m]) for m in ("precision", "recall", "f1-score")}
+            out[key] = scores | {"support": int(row["support"])}
     return out
 
 

@@ -107,7 +107,7 @@ def count_runs(grid: dict[str, Any]) -> int:
     for block in grid.get("blocks") or [{}]:
         runs = 1
         for values in {**grid.get("axes", {}), **block}.values():
-            runs = min(runs * len(values), cap + 1)
+            runs = min(runs * (len(values) if isinstance(values, list) else 1), cap + 1)
         total = min(total + runs, cap + 1)
     return total
 

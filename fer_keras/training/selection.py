@@ -1,72 +1,34 @@
 """Best-model selection and export to ``models/best_model/``.
 
 Selection uses ``valid`` only: the run with the highest best-epoch
-``val_accuracy`` wins, and its best checkpoint is exported. The ``test`` split is
-read once, *after* selection, to record the reported test metrics.
+``val_accuracy`` wins, and its best checkpoint is exported as a model folder
+(:mod:`fer_keras.model.model_folder`) with the crop rule and test-time augmentation
+inference is to use. The ``test`` split is read once, *after* selection, to record the
+reported test metrics; both splits are scored as inference will run the model (with its TTA).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from fer_keras.atomic import atomic_dir, check_replaceable, remove_stale_temps, write_json_atomic
-from fer_keras.constants import (
-    ARCHITECTURE_FILE,
-    BEST_CHECKPOINT_FILE,
-    BEST_MODEL_DIR,
-    METADATA_FILE,
-    MODEL_FILE,
-    STATUS_DONE,
-    WEIGHTS_FILE,
+import numpy as np
+
+from fer_keras.constants import BEST_CHECKPOINT_FILE, BEST_MODEL_DIR, STATUS_DONE
+from fer_keras.errors import FerError, problem
+from fer_keras.model.crop import CropRule
+from fer_keras.model.model_folder import (
+    PREPROCESSING,
+    TTA_CHOICES,
+    apply_tta,
+    check_replaceable_model_folder,
+    write_model_folder,
 )
-from fer_keras.errors import FerError
 from fer_keras.training.history import list_histories, read_history
-
-PREPROCESSING = {
-    "input": "float32 pixels in [0, 255], shape (batch, height, width, channels)",
-    "resize": "bilinear (PIL) to input_size",
-    "color": "rgb: RGB; grayscale: PIL 'L' conversion; transparency composited on white",
-    "rescale_in_model": True,
-}
-
-
-# The files export_best writes into a model folder (a staging folder holds only these, or their temporaries).
-MODEL_FOLDER_FILES: tuple[str, ...] = (MODEL_FILE, WEIGHTS_FILE, ARCHITECTURE_FILE, METADATA_FILE)
-
-
-def is_model_folder(folder: str | os.PathLike) -> bool:
-    """Whether ``folder`` holds a model folder's ``metadata.json`` (format of docs/internals.md).
-
-    Example:
-        >>> is_model_folder("models/best_model")  # doctest: +SKIP
-        True
-    """
-    try:
-        meta = json.loads((Path(folder) / METADATA_FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return False
-    return (
-        isinstance(meta, dict)
-        and meta.get("format_version") == 1
-        and isinstance(meta.get("class_names"), list)
-        and isinstance(meta.get("input_size"), list)
-        and isinstance(meta.get("color_mode"), str)
-    )
-
-
-def _is_model_staging(folder: Path) -> bool:
-    """A model folder, or a staging folder of :func:`export_best` killed before it was complete."""
-    if is_model_folder(folder):
-        return True
-    temporaries = tuple(f".{name}." for name in MODEL_FOLDER_FILES)  # atomic_path's, of a killed write
-    return all(
-        entry.is_file() and (entry.name in MODEL_FOLDER_FILES or entry.name.startswith(temporaries))
-        for entry in folder.iterdir()
-    )
+from fer_keras.validation import check_choice, must
 
 
 def check_model_out(out: str | os.PathLike, history_dir: str | os.PathLike, run_dirs: Iterable[Path] = ()) -> None:
@@ -87,7 +49,7 @@ def check_model_out(out: str | os.PathLike, history_dir: str | os.PathLike, run_
                 f"{out}: the model folder must be outside {kind} {folder} and not contain it "
                 "(the model folder is replaced whole); pick another --out"
             )
-    check_replaceable(out, is_model_folder, f"a model folder (no {METADATA_FILE} with model metadata)")
+    check_replaceable_model_folder(out)
 
 
 def _records(history_dir: str | os.PathLike) -> list[dict[str, Any]]:
@@ -125,26 +87,48 @@ def export_best(
     evaluate_test: bool = True,
     reproduce: str | None = None,
     quiet: bool = False,
+    *,
+    crop: CropRule | None = None,
+    tta: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Select the best run and write ``out/`` (architecture, weights, model, metadata).
+    """Select the best run and write its model folder ``out/`` (architecture, weights, model, metadata).
 
     ``out`` is checked first (:func:`check_model_out`: only an earlier model folder or
-    an empty folder is replaced), before any model is loaded. The folder is built
-    beside ``out`` and swapped in, so a crash never leaves a half-exported model; the
-    staging folders such a crash leaves are removed by the next export to the same
-    ``out`` (which assumes two exports to one folder never run at once).
+    an empty folder is replaced), before any model is loaded; the folder is written by
+    :func:`fer_keras.model.model_folder.write_model_folder` (built aside, swapped in whole).
+    The recorded ``valid_metrics`` and ``test_metrics`` are those of the model as it will
+    run, with ``tta`` applied.
+
+    Args:
+        history_dir: the history folder whose finished runs compete.
+        out: the model folder to write.
+        names: only these runs compete (default: all).
+        evaluate_test: also record ``test_metrics`` (the ``test`` split is read once, after selection).
+        reproduce: the commands that reproduce the run, kept in the metadata.
+        quiet: no progress bars.
+        crop: the crop rule recorded for inference on photos (default :class:`CropRule`).
+        tta: the test-time augmentation recorded for inference (``inference.tta``; default none).
 
     Returns:
         The metadata written.
 
     Raises:
-        FerError: no finished run, a missing checkpoint, or an ``out`` that must not be replaced.
+        FerError: a bad argument, no finished run, a missing checkpoint or architecture, or an
+            ``out`` that must not be replaced.
 
     Example:
-        >>> meta = export_best("history", "models/best_model")  # doctest: +SKIP
-        >>> meta["source_run"]  # doctest: +SKIP
-        'model_2_best_sgd_rgb_128_augment'
+        >>> meta = export_best("history", "models/best_model", tta=["flip"])  # doctest: +SKIP
+        >>> meta["source_run"], meta["inference"]  # doctest: +SKIP
+        ('model_2_best_sgd_rgb_128_augment', {'tta': ['flip']})
     """
+    if isinstance(tta, str):
+        raise FerError(must("tta", f"a list of {', '.join(TTA_CHOICES)}", tta))
+    for item in tta:
+        check_choice("tta", item, TTA_CHOICES)
+    tta = list(dict.fromkeys(tta))
+    crop = CropRule() if crop is None else crop
+    if not isinstance(crop, CropRule):
+        raise FerError(must("crop", "a CropRule", crop))
     record = best_run(history_dir, names)
     config = record["config"]
     checkpoint = Path(config["runs_dir"]) / record["name"] / BEST_CHECKPOINT_FILE
@@ -152,29 +136,29 @@ def export_best(
         raise FerError(f"{checkpoint}: best checkpoint of run {record['name']!r} is missing")
     out = Path(out)
     check_model_out(out, history_dir, filter(None, map(_run_dir, _records(history_dir))))
-    remove_stale_temps(out, is_ours_dir=_is_model_staging)
+    architecture = _read_architecture(config["arch"], record["name"])
 
     import keras
 
     from fer_keras.data.pipeline import load_split
-    from fer_keras.training.train import evaluate_split
 
     model = keras.models.load_model(checkpoint, compile=False)  # no optimizer state in the export
     size = tuple(config["image_size"])
     classes = tuple(record["class_names"])
     valid = load_split(config["data"], "valid", size, config["color_mode"], classes, quiet=quiet)
-    valid_metrics, _ = evaluate_split(model, valid)
+    valid_metrics, _ = evaluate_split(model, valid, tta=tta)
     test_metrics = None
     if evaluate_test and (Path(config["data"]) / "test").is_dir():
         test = load_split(config["data"], "test", size, config["color_mode"], classes, quiet=quiet)
-        test_metrics, _ = evaluate_split(model, test)
+        test_metrics, _ = evaluate_split(model, test, tta=tta)
     metadata = {
-        "format_version": 1,
         "name": record["name"],
         "class_names": list(classes),
         "input_size": list(size),
         "color_mode": config["color_mode"],
         "preprocessing": PREPROCESSING,
+        "crop": crop.to_dict(),
+        "inference": {"tta": tta},
         "source_run": record["name"],
         "best_epoch": record["best_epoch"],
         "selected_by": "highest val_accuracy over finished runs (valid split); test evaluated once after selection",
@@ -184,10 +168,40 @@ def export_best(
         "versions": record.get("versions", {}),
         "reproduce": reproduce,
     }
-    with atomic_dir(out) as staging:
-        model.save(staging / MODEL_FILE)
-        model.save_weights(staging / WEIGHTS_FILE)
-        spec = json.loads(Path(config["arch"]).read_text(encoding="utf-8"))
-        write_json_atomic(staging / ARCHITECTURE_FILE, spec)
-        write_json_atomic(staging / METADATA_FILE, metadata)
-    return metadata
+    return write_model_folder(out, model, metadata, architecture).metadata
+
+
+def evaluate_split(model, data, batch_size: int = 256, tta: Sequence[str] = ()) -> tuple[dict[str, Any], np.ndarray]:
+    """Metrics of ``model`` on a loaded split, under test-time augmentation ``tta``; also the probabilities.
+
+    The metrics are accuracy, loss, n, macro-F1 and per-class recall
+    (:func:`fer_keras.metrics.classification_metrics`, so a class without images has
+    recall ``None`` and is left out of macro-F1).
+    """
+    import keras
+
+    from fer_keras.metrics import classification_metrics
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        return np.asarray(model.predict_on_batch(batch))
+
+    images = data.images
+    probs = np.concatenate(
+        [apply_tta(run, images[i : i + batch_size].astype(np.float32), tta) for i in range(0, len(images), batch_size)]
+    )
+    onehot = np.eye(len(data.class_names), dtype=np.float32)[data.labels]
+    loss = float(np.mean(keras.losses.categorical_crossentropy(onehot, probs)))
+    scores = classification_metrics(data.labels, probs.argmax(axis=1), data.class_names)
+    metrics = {"accuracy": scores["accuracy"], "loss": loss, "n": int(len(data))}
+    return metrics | {key: scores[key] for key in ("macro_f1", "per_class_recall")}, probs
+
+
+def _read_architecture(path: str | os.PathLike, run: str) -> dict[str, Any]:
+    """The run's architecture spec as JSON, copied into the model folder as is."""
+    try:
+        spec = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise FerError(problem(str(path), f"cannot read the architecture of run {run!r} ({err})")) from None
+    if not isinstance(spec, dict):
+        raise FerError(problem(str(path), must("the architecture", "a JSON object", type(spec).__name__)))
+    return spec

@@ -378,18 +378,4 @@ def _mark(hist_file: Path, record: dict[str, Any] | None, status: str, error: st
     write_history(hist_file, record)
 
 
-def evaluate_split(model, data, batch_size: int = 256) -> tuple[dict[str, float], np.ndarray]:
-    """Accuracy and loss of ``model`` on a loaded split; also returns the probabilities."""
-    import keras
-
-    from fer_keras.data.pipeline import make_dataset
-
-    ds = make_dataset(data, batch_size, len(data.class_names))
-    probs = model.predict(ds, verbose=0)
-    onehot = np.eye(len(data.class_names), dtype=np.float32)[data.labels]
-    loss = float(np.mean(keras.losses.categorical_crossentropy(onehot, probs)))
-    accuracy = float(np.mean(np.argmax(probs, axis=1) == data.labels))
-    return {"accuracy": accuracy, "loss": loss, "n": int(len(data))}, probs
-
-
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

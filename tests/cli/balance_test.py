@@ -139,3 +139,24 @@ def test_dry_run_on_fer2013(tmp_path, capsys):
     assert "disgust 436 → 30000 generate 29564" in lines
     assert "happy 7215 → 30000 generate 22785" in lines
     assert any(line.startswith("train: 210000 images (181291 generated, 0 trimmed)") for line in lines)
+
+
+def test_dry_run_with_a_billion_per_class_is_refused_at_once(source, tmp_path, capsys, monkeypatch):
+    """issue 16: `"target": 1000000000` used to grow past 1.5 GB planning, with no output."""
+    import time
+    import tracemalloc
+
+    monkeypatch.chdir(tmp_path)
+    write_recipe(tmp_path, 1_000_000_000)
+    argv = ["--recipe", "balancing/x.json", "--data", str(source), "--out", str(tmp_path / "out"), "--dry-run"]
+    tracemalloc.start()
+    start = time.perf_counter()
+    line = one_line_error(capsys, argv)
+    seconds, (_, peak) = time.perf_counter() - start, tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert line == "error: balancing/x.json: target: got 1,000,000,000; limit 100,000"
+    assert seconds < 5 and peak < 50 * 2**20
+    write_recipe(tmp_path, 5)
+    assert (
+        one_line_error(capsys, [*argv, "--workers", "100000"]) == "error: --workers: workers: got 100,000; limit 1,024"
+    )

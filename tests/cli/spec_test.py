@@ -91,7 +91,10 @@ def test_check_architectures_folder(capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
     assert main(["check", "architectures/"]) == 0
     captured = capsys.readouterr()
-    assert "ok  architectures/model_2_best.json" in captured.out.splitlines()
+    assert (
+        "ok  architectures/model_2_best.json  (estimated 14,261,319 parameters, 3.6 MiB of activations per image "
+        "at 48x48x3, 7 classes)"
+    ) in captured.out.splitlines()
     assert len(captured.out.splitlines()) == len(list((ROOT / "architectures").glob("*.json")))
     assert re.fullmatch(r"(\d+) checked: \1 ok, 0 with problems\n", captured.err)
 
@@ -109,7 +112,10 @@ def test_check_bad_file_one_line_per_problem_without_tensorflow(tmp_path):
         [sys.executable, "-c", code, "check", str(good), str(bad)], cwd=ROOT, capture_output=True, text=True
     )
     assert proc.returncode == 1
-    assert proc.stdout.splitlines() == [f"ok  {good}", "False"]
+    assert proc.stdout.splitlines() == [
+        f"ok  {good}  (estimated 1,511 parameters, 0.2 MiB of activations per image at 48x48x3, 7 classes)",
+        "False",
+    ]
     assert proc.stderr.splitlines() == [f"error: {bad}: {p}" for p in BAD_PROBLEMS] + [
         "2 checked: 1 ok, 1 with problems"
     ]
@@ -143,3 +149,44 @@ def test_types_lists_the_allowlist(capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: fer-spec types: 'type' must be one of 'Conv2D', ")
     assert err.endswith("got 'Conv2d'; did you mean 'Conv2D'?\n")
+
+
+def _no_tensorflow_run(*argv: str) -> subprocess.CompletedProcess:
+    code = (
+        "import sys; from fer_keras.cli.spec import main; code = main(sys.argv[1:]); "
+        "print('tensorflow' in sys.modules or 'keras' in sys.modules); sys.exit(code)"
+    )
+    return subprocess.run([sys.executable, "-c", code, *argv], cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def test_check_refuses_runaway_specs_that_used_to_pass(tmp_path):
+    """issue 16: filters 10**12 and a 13 MB spec passed `check`; `show` then ran out of memory."""
+    huge_filters = tmp_path / "filters.json"
+    huge_filters.write_text(
+        json.dumps({**TINY_SPEC, "layers": [{**TINY_SPEC["layers"][0], "filters": 10**12}, *TINY_SPEC["layers"][1:]]})
+    )
+    many_layers = tmp_path / "layers.json"
+    many_layers.write_text('{"name": "many", "layers": [' + '{"type": "Flatten"},' * 700_000 + "{}]}")
+    proc = _no_tensorflow_run("check", str(huge_filters), str(many_layers))
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines() == ["False"]
+    size = many_layers.stat().st_size
+    assert proc.stderr.splitlines() == [
+        f"error: {huge_filters}: layers[0] (Conv2D): filters: got 1,000,000,000,000; limit 65,536",
+        f"error: {many_layers}: file size: got {size:,} bytes; limit 1,048,576 bytes",
+        "2 checked: 0 ok, 2 with problems",
+    ]
+
+
+def test_show_refuses_an_input_too_large_for_memory_before_importing_tensorflow(tmp_path):
+    spec = tmp_path / "tiny.json"
+    spec.write_text(json.dumps(TINY_SPEC), encoding="utf-8")
+    proc = _no_tensorflow_run("show", str(spec), "--input-size", "100000", "100000")
+    assert (proc.returncode, proc.stdout) == (1, "False\n")
+    [line] = proc.stderr.splitlines()
+    assert line.startswith(
+        f"error: {spec}: estimated activation memory per image: got 560,000,000,000 bytes by layers[0] (Conv2D); "
+    )
+    assert line.endswith("limit 1,073,741,824 bytes (float32) (input 100000x100000x3, 7 classes)")
+    proc = _no_tensorflow_run("show", str(spec), "--num-classes", "1000000000")
+    assert (proc.returncode, proc.stderr) == (1, "error: --num-classes: got 1,000,000,000; limit 1,000\n")

@@ -200,3 +200,17 @@ def test_copies_when_hard_links_fail(tmp_path, monkeypatch):
     link_or_copy(src, tmp_path / "b.png")
     assert (tmp_path / "b.png").read_bytes() == b"pixels"
     assert (tmp_path / "b.png").stat().st_ino != src.stat().st_ino
+
+
+def test_targets_above_the_limits_are_refused_before_planning(source, tmp_path, monkeypatch):
+    from fer_keras.data.recipe import Recipe
+
+    # A Recipe built in code skips parse_recipe: plan_balance checks the limit itself.
+    recipe = Recipe(name="big", target=10**9, augmentations=PIPELINE, file="big.json")
+    with pytest.raises(FerError) as info:
+        plan_balance(recipe, source, tmp_path / "out")
+    assert info.value.problems == ["big.json: target: got 1,000,000,000; limit 100,000"]
+    monkeypatch.setattr(balance_module, "MAX_IMAGES", 50)
+    with pytest.raises(FerError) as info:
+        plan_balance(make_recipe(), source, tmp_path / "out")
+    assert info.value.problems == ["test.json: target: got 51 train images in total (7 classes); limit 50"]

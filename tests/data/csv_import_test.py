@@ -88,3 +88,57 @@ def test_header_and_existing_output_checks(tmp_path):
     with pytest.raises(FerError, match="already holds files; pass --force"):
         import_csv(path, tmp_path / "out")
     assert import_csv(path, tmp_path / "out", force=True).written == 2
+
+
+# --- runaway input (issue 16): one FerError line naming the file (and line), never another exception ---
+
+
+def _import_error(tmp_path, content) -> list[str]:
+    path = tmp_path / "fer.csv"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(FerError) as info:
+        import_csv(path, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    return [line.replace(str(path), "{p}") for line in info.value.problems]
+
+
+def test_a_binary_file_is_not_a_csv(tmp_path):
+    content = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 64
+    assert _import_error(tmp_path, content) == [
+        "{p}: is not UTF-8 text; expected the FER2013 CSV (emotion,pixels,Usage)"
+    ]
+
+
+def test_a_20_mb_line_or_field_stops_at_its_line(tmp_path):
+    _, rows = good_rows(1)
+    good = ",".join(rows[0])
+    huge_line = f"emotion,pixels,Usage\n{good}\n3,{'1 ' * 10_000_000},Training\n"
+    assert _import_error(tmp_path, huge_line) == [
+        "{p}:3: line length: got more than 131,072 characters; limit 131,072 characters"
+    ]
+    # A quoted field may span lines: csv's own field limit names the line where it stops.
+    lines = "1\n" * 100_000
+    quoted = f'emotion,pixels,Usage\n{good}\n3,"{lines}",Training\n'
+    assert _import_error(tmp_path, quoted) == ["{p}:65539: not valid CSV: field larger than field limit (131072)"]
+    # A NUL byte (Python 3.11's csv accepts it) is just a bad row, named by its line.
+    assert _import_error(tmp_path, f"emotion,pixels,Usage\n{good}\n3,1\x002,Training\n")[0] == (
+        "{p}:3: 'pixels' must be 2304 space-separated integers (48x48); got 1 values"
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("3,{px},Training,extra", "{p}:2: expected 3 columns; got 4"),
+        ("3,{px},", "{p}:2: 'Usage' must be one of Training, PublicTest, PrivateTest; got ''"),
+        ("3,{long},Training", "{p}:2: 'pixels' must be integers in 0..255; got 99999999999999999999"),
+        ("3,{digit},Training", "{p}:2: 'pixels' must be integers in 0..255; got '²'"),
+    ],
+    ids=["too-many-columns", "empty-usage", "5000-digit-pixel", "unicode-digit"],
+)
+def test_rows_with_extra_columns_or_odd_values_are_bad_rows(tmp_path, line, message):
+    px = " ".join(["1"] * 2304)
+    bad = line.format(px=px, long=px[:-1] + "9" * 5000, digit=px[:-1] + "²")
+    problems = _import_error(tmp_path, f"emotion,pixels,Usage\n{bad}\n")
+    assert problems[0].startswith(message) and problems[-1] == "nothing written; fix the rows or pass --skip-bad"
+    assert all("\n" not in p and len(p) < 400 for p in problems)

@@ -125,7 +125,7 @@ def test_every_problem_reported_in_one_pass(tmp_path, monkeypatch):
 
 def test_unreadable_recipes(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert error_of("balancing/none.json") == "balancing/none.json: recipe file not found"
+    assert error_of("balancing/none.json") == "balancing/none.json: no such file"
     (tmp_path / "balancing").mkdir()
     (tmp_path / "balancing" / "broken.json").write_text('{"target": 10,\n oops}')
     assert error_of("balancing/broken.json").startswith("balancing/broken.json: invalid JSON at line 2")
@@ -148,3 +148,62 @@ def test_reseed_makes_each_image_reproducible():
     assert np.array_equal(outputs[0], outputs[2])
     assert not np.array_equal(outputs[0], outputs[1])
     assert outputs[0].shape == image.shape
+
+
+# --- runaway input (issue 16) ---
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        (1_000_000_000, "balancing/x.json: target: got 1,000,000,000; limit 100,000"),
+        ({"happy": 100_001}, "balancing/x.json: target.happy: got 100,001; limit 100,000"),
+        ({f"c{i}": 1 for i in range(1001)}, "balancing/x.json: target classes: got 1,001; limit 1,000"),
+        (
+            1e9,
+            "balancing/x.json: 'target' must be a positive integer or a mapping of class to integer; got 1000000000.0",
+        ),
+        (True, "balancing/x.json: 'target' must be a positive integer or a mapping of class to integer; got True"),
+    ],
+)
+def test_target_is_limited_per_class(tmp_path, monkeypatch, target, expected):
+    monkeypatch.chdir(tmp_path)
+    assert error_of(write_recipe(tmp_path, {"target": target, "augmentations": PIPELINE})) == expected
+
+
+def test_target_at_the_limit_is_accepted(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_recipe(write_recipe(tmp_path, {"target": 100_000, "augmentations": PIPELINE})).target == 100_000
+
+
+def test_non_finite_numbers_anywhere_in_the_pipeline_are_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "balancing").mkdir()
+    text = json.dumps({"target": 10, "seed": 1, "augmentations": PIPELINE}).replace('"p": 0.5', '"p": NaN')
+    text = text.replace("[-40, 40]", "[-Infinity, 1e999]")
+    (tmp_path / "balancing" / "x.json").write_text(text)
+    assert error_of("balancing/x.json").splitlines() == [
+        "balancing/x.json: augmentations.transforms[0].rotate[0]: must be a finite number; got -Infinity",
+        "balancing/x.json: augmentations.transforms[0].rotate[1]: must be a finite number; got inf",
+        "balancing/x.json: augmentations.transforms[1].p: must be a finite number; got NaN",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("[" * 10_000 + "]" * 10_000, "balancing/x.json: nesting depth: got 10,000; limit 64"),
+        ('{"target": ' + "1" * 5000 + "}", "balancing/x.json: line 1, column 12: integer: got 5,000 digits"),
+        (b"\x1f\x8b\x08\x00\xff\xfe gzip", "balancing/x.json: is not UTF-8 text"),
+        ('{"target": 1, "pad": "' + "x" * 2_000_000 + '"}', "balancing/x.json: file size: got 2,000,024 bytes"),
+        ('"a string"', "balancing/x.json: 'recipe' must be a JSON object; got 'a string'"),
+    ],
+    ids=["deep", "long-integer", "binary", "2-MB", "string"],
+)
+def test_unreadable_recipe_files_are_one_line_naming_the_file(tmp_path, monkeypatch, content, expected):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "balancing").mkdir()
+    path = tmp_path / "balancing" / "x.json"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    message = error_of("balancing/x.json")
+    assert message.startswith(expected) and "\n" not in message

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from fer_keras.errors import FerError
-from fer_keras.inference.crop import LEGACY_MARGIN, CropRule
 from fer_keras.inference.faces import Box, Face, crop_faces, detect_faces, expand_box, find_faces
+from fer_keras.model.crop import LEGACY_MARGIN, CropRule
 from tests.model_fixtures import face_photo
 
 

@@ -13,6 +13,7 @@ from fer_keras.constants import CLASS_NAMES
 from fer_keras.errors import FerError
 from fer_keras.inference import fer_peer as peer
 from fer_keras.inference.labelled_eval import evaluate, load_eval_set
+from fer_keras.model.crop import CropRule
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,10 @@ def test_the_stub_itself_answers_in_the_peer_order(stub):
 def test_outputs_are_mapped_to_our_class_order_by_name(stub):
     clf = peer.load_peer(stub)
     assert clf.class_names == CLASS_NAMES
-    assert (clf.input_size, clf.color_mode, clf.name) == ((64, 64), "grayscale", "fer-peer")
+    assert (clf.info.input_size, clf.info.color_mode, clf.name) == ((64, 64), "grayscale", "fer-peer")
+    # A Predictor like any model: the file behind it, its digest as version, the default crop rule.
+    assert clf.info.path == stub and clf.info.version == peer.sha256_of(stub)[:12]
+    assert clf.info.crop == CropRule() and clf.tta == ()
     probs = clf.predict(filled(CLASS_NAMES))
     # Our 'neutral' (index 4) is the peer's index 6, our 'sad' (5) its 4, 'surprise' (6) its 5.
     assert probs.argmax(axis=1).tolist() == list(range(7))
@@ -64,7 +68,7 @@ def test_evaluating_the_stub_peer_on_a_set_is_exact(stub, tmp_path):
         Image.new("L", (48, 48), peer.stub_pixel(name)).save(tmp_path / "set" / name / "a.png")
     result = evaluate(peer.load_peer(stub), load_eval_set(tmp_path / "set"))
     assert result["confusion_matrix"] == np.eye(7, dtype=int).tolist()
-    assert result["accuracy"] == 1.0 and result["model"] == "fer-peer"
+    assert result["accuracy"] == 1.0 and result["model"] == "fer-peer" and result["model_path"] == str(stub)
 
 
 def test_class_order_and_preprocessing():

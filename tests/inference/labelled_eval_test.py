@@ -1,4 +1,7 @@
-"""fer_keras.inference.labelled_eval: exact metrics on planted confusions, set layouts, missing/unknown classes, faces."""
+"""fer_keras.inference.labelled_eval: exact metrics on planted confusions, set layouts, missing/unknown classes, faces.
+
+The metrics themselves are tested in tests/metrics_test.py; here a stub Predictor runs on image sets.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +14,15 @@ from sklearn.metrics import f1_score
 
 from fer_keras.constants import CLASS_NAMES
 from fer_keras.errors import FerError
-from fer_keras.inference.crop import CropRule
 from fer_keras.inference.labelled_eval import (
-    Classifier,
-    compute_metrics,
     evaluate,
     format_table,
     load_eval_set,
     result_filename,
     write_result,
 )
+from fer_keras.inference.predictor import Predictor
+from fer_keras.model.crop import CropRule
 from tests.model_fixtures import face_photo
 
 # A grey level per class: the stub classifier predicts class k for images whose mean is
@@ -42,7 +44,14 @@ PLANTED = {
 }  # no neutral images: 'neutral' is a missing class that is still predicted once
 
 
-def brightness_classifier(calls: list | None = None, class_names=CLASS_NAMES, size=(8, 8)) -> Classifier:
+def stub(predict, class_names=CLASS_NAMES, size=(8, 8), name="stub", **kwargs) -> Predictor:
+    """A grayscale Predictor around ``predict``."""
+    return Predictor.from_function(
+        predict, name=name, class_names=class_names, input_size=size, color_mode="grayscale", **kwargs
+    )
+
+
+def brightness_classifier(calls: list | None = None, class_names=CLASS_NAMES, size=(8, 8)) -> Predictor:
     """Predicts class k for images whose mean grey level is in [32 k, 32 k + 32); logs batch sizes in ``calls``."""
 
     def predict(pixels):
@@ -51,7 +60,7 @@ def brightness_classifier(calls: list | None = None, class_names=CLASS_NAMES, si
         k = np.clip(pixels.reshape(len(pixels), -1).mean(axis=1) // 32, 0, len(class_names) - 1).astype(int)
         return np.eye(len(class_names), dtype=np.float32)[k]
 
-    return Classifier("stub", tuple(class_names), size, "grayscale", predict, "stub://")
+    return stub(predict, class_names, size, source="stub.keras")
 
 
 def write_planted(folder, planted=PLANTED, size=(20, 16)):
@@ -70,28 +79,6 @@ def expected_matrix(planted=PLANTED):
     for (true, pred), count in planted.items():
         matrix[index[true], index[pred]] += count
     return matrix
-
-
-def test_compute_metrics_on_a_known_confusion():
-    y_true = [0, 0, 0, 1, 1, 2]
-    y_pred = [0, 0, 1, 1, 2, 2]
-    m = compute_metrics(y_true, y_pred, ["happy", "sad", "fear", "angry"])
-    assert m["confusion_matrix"] == [[2, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 0], [0, 0, 0, 0]]
-    assert m["per_class_recall"] == {"happy": 2 / 3, "sad": 0.5, "fear": 1.0, "angry": None}
-    assert m["missing_classes"] == ["angry"]
-    assert m["accuracy"] == pytest.approx(4 / 6)
-    assert m["macro_f1"] == pytest.approx(f1_score(y_true, y_pred, labels=[0, 1, 2], average="macro"))
-    assert m["macro_f1_classes"] == ["happy", "sad", "fear"]
-    assert set(m["classification_report"]) >= {"happy", "sad", "fear", "macro avg"}
-    assert "angry" not in m["classification_report"]
-    json.dumps(m)  # JSON-ready: no numpy scalars left
-
-
-def test_compute_metrics_rejects_bad_labels():
-    with pytest.raises(FerError, match="'y_pred' must be class indices in \\[0, 1\\]; got \\[5\\]"):
-        compute_metrics([0, 1], [0, 5], ["a", "b"])
-    with pytest.raises(FerError, match="non-empty"):
-        compute_metrics([], [], ["a", "b"])
 
 
 def test_evaluate_reproduces_the_planted_confusion(tmp_path):
@@ -117,6 +104,7 @@ def test_evaluate_reproduces_the_planted_confusion(tmp_path):
     assert "6 present classes" in result["note"]
     assert result["n"] == 19 and result["class_names"] == list(CLASS_NAMES)
     assert result["model"] == "stub" and result["split"] == "test" and result["faces"] is None
+    assert result["model_path"] == "stub.keras"
     assert set(result["timings"]) == {"detect_s", "decode_s", "predict_s", "images_per_s"}
     assert calls == [4, 4, 4, 4, 3]  # batched as asked
 
@@ -131,7 +119,7 @@ def test_results_follow_the_model_class_order(tmp_path):
         level = pixels.reshape(len(pixels), -1).mean(axis=1)
         return np.stack([level == LEVEL["sad"], level == LEVEL["happy"]], axis=1).astype(np.float32)
 
-    result = evaluate(Classifier("two", names, (8, 8), "grayscale", predict), load_eval_set(tmp_path / "set"))
+    result = evaluate(stub(predict, names, name="two"), load_eval_set(tmp_path / "set"))
     assert result["class_names"] == ["sad", "happy"]
     assert result["confusion_matrix"] == [[1, 0], [0, 2]]
     assert result["per_class_recall"] == {"sad": 1.0, "happy": 1.0} and result["missing_classes"] == []
@@ -195,11 +183,15 @@ def test_detect_faces_crops_photos_and_counts_the_ones_without_a_face(tmp_path):
 
     data = load_eval_set(tmp_path / "photos", detect_faces=True)
     assert data.boxes[0] is None and data.boxes[1] is not None  # blank.png sorts first
-    result = evaluate(Classifier("m", CLASS_NAMES, (48, 48), "grayscale", predict), data)
+    result = evaluate(stub(predict, size=(48, 48), name="m"), data)
     assert result["faces"] == {"detected": 1, "whole_image": 1, "crop": CropRule().to_dict()}
     assert result["accuracy"] == 1.0
     # The blank photo went in whole (flat grey); the face crop has the drawn features.
     assert seen[0].std() < 1 and seen[1].std() > 10
+    # The model's own crop rule is used, and --margin-style overrides keep its square/fill.
+    wide = stub(predict, size=(48, 48), crop=CropRule(margin=0.3, square=False, fill="clip"))
+    assert evaluate(wide, data)["faces"]["crop"] == CropRule(0.3, False, "clip").to_dict()
+    assert evaluate(wide, data, margin=0.1)["faces"]["crop"] == CropRule(0.1, False, "clip").to_dict()
 
 
 def test_results_are_written_under_the_dataset_name(tmp_path):

@@ -281,9 +281,9 @@ def test_inference_applies_the_crop_rule_recorded_in_the_metadata(model_dir, tmp
     import shutil
 
     from fer_keras.constants import METADATA_FILE
-    from fer_keras.inference.crop import CropRule
     from fer_keras.inference.faces import crop_faces, find_faces
-    from fer_keras.inference.labelled_eval import load_classifier
+    from fer_keras.inference.labelled_eval import evaluate, load_eval_set
+    from fer_keras.model.crop import CropRule
 
     folder = shutil.copytree(model_dir, tmp_path / "model")
     meta = json.loads((folder / METADATA_FILE).read_text())
@@ -291,7 +291,6 @@ def test_inference_applies_the_crop_rule_recorded_in_the_metadata(model_dir, tmp
     (folder / METADATA_FILE).write_text(json.dumps(meta))
     predictor = Predictor.load(folder, runtime="onnx")
     assert predictor.info.crop == CropRule(margin=0.35, square=True, fill="edge")
-    assert load_classifier(folder).crop == predictor.info.crop  # fer-eval's classifier carries the same rule
 
     seen = []
     original = predictor.predict_images
@@ -301,3 +300,8 @@ def test_inference_applies_the_crop_rule_recorded_in_the_metadata(model_dir, tmp
     [expected] = crop_faces(photo, find_faces(photo), CropRule(margin=0.35))
     assert len(seen) == 1 and seen[0].size == expected.size
     assert np.array_equal(np.asarray(seen[0]), np.asarray(expected))
+    # fer-eval runs the same Predictor, so it crops by the same rule.
+    (tmp_path / "set" / "happy").mkdir(parents=True)
+    photo.save(tmp_path / "set" / "happy" / "a.png")
+    faces = evaluate(predictor, load_eval_set(tmp_path / "set", detect_faces=True))["faces"]
+    assert faces["detected"] == 1 and faces["crop"] == predictor.info.crop.to_dict()

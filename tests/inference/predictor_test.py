@@ -1,4 +1,7 @@
-"""Model folders and the Predictor: metadata validation, both runtimes, thread safety."""
+"""The Predictor: both runtimes, shape checks, TTA, thread safety, predictors built from functions.
+
+Reading and writing model folders is tested in tests/model/model_folder_test.py.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ from PIL import Image
 from fer_keras.constants import METADATA_FILE, MODEL_FILE, ONNX_FILE
 from fer_keras.errors import FerError
 from fer_keras.inference.predictor import Predictor, load_model_info
+from fer_keras.model.crop import CropRule
+from fer_keras.model.model_folder import read_model_info
 from tests.model_fixtures import REPO_ROOT, shared_model_folder, subprocess_env
 
 
@@ -37,49 +42,6 @@ def rewrite_metadata(folder, **changes):
 
 def random_pixels(n, shape=(48, 48, 1), seed=0):
     return np.random.default_rng(seed).integers(0, 256, (n, *shape), dtype=np.uint8)
-
-
-def test_model_info_reads_the_metadata(model_dir):
-    info = load_model_info(model_dir)
-    assert info.name == "tiny_test_model"
-    assert info.class_names[3] == "happy" and len(info.class_names) == 7
-    assert info.input_size == (48, 48) and info.color_mode == "grayscale"
-    assert info.input_shape == (48, 48, 1)
-    # No 'version' in the metadata: a short hash of the weights file.
-    assert len(info.version) == 12 and int(info.version, 16) >= 0
-
-
-def test_metadata_version_wins(model_copy):
-    rewrite_metadata(model_copy, version="2024.1")
-    assert load_model_info(model_copy).version == "2024.1"
-
-
-def test_missing_model_folder_is_one_clear_line(tmp_path):
-    with pytest.raises(FerError) as err:
-        load_model_info(tmp_path / "nope")
-    assert err.value.problems == [
-        f"{tmp_path / 'nope'}: model folder not found (train and export a model first, or pass --model DIR)"
-    ]
-
-
-def test_missing_or_broken_metadata(model_copy):
-    (model_copy / METADATA_FILE).write_text("{not json")
-    with pytest.raises(FerError, match="metadata.json: not valid JSON"):
-        load_model_info(model_copy)
-    (model_copy / METADATA_FILE).unlink()
-    with pytest.raises(FerError, match="metadata.json: not found"):
-        load_model_info(model_copy)
-
-
-def test_every_invalid_metadata_field_is_reported(model_copy):
-    rewrite_metadata(model_copy, class_names=["happy"], input_size=[48], color_mode="RGB")
-    with pytest.raises(FerError) as err:
-        load_model_info(model_copy)
-    text = str(err.value)
-    assert len(err.value.problems) == 3
-    assert "'class_names' must be a list of at least 2" in text
-    assert "'input_size' must be [height, width]; got [48]" in text
-    assert "'color_mode' must be one of 'rgb', 'grayscale'; got 'RGB'; did you mean 'rgb'?" in text
 
 
 @pytest.mark.parametrize("runtime", ["keras", "onnx"])
@@ -186,17 +148,51 @@ def test_flip_tta_averages_the_image_and_its_mirror(model_copy):
     expected = (plain.predict(pixels) + plain.predict(pixels[:, :, ::-1])) / 2
     rewrite_metadata(model_copy, inference={"tta": ["flip"]})
     tta = Predictor.load(model_copy, runtime="onnx")
-    assert tta.tta == ("flip",) and load_model_info(model_copy).tta == ("flip",)
+    assert tta.tta == ("flip",) and read_model_info(model_copy).tta == ("flip",)
     np.testing.assert_allclose(tta.predict(pixels), expected, atol=1e-6)
     assert Predictor.load(model_copy, runtime="onnx", tta=[]).tta == ()
 
 
-def test_bad_tta_and_crop_metadata_are_reported(model_copy):
-    rewrite_metadata(model_copy, inference={"tta": ["rotate"]})
-    with pytest.raises(FerError, match=r"inference\.tta"):
-        load_model_info(model_copy)
-    rewrite_metadata(model_copy, inference={}, crop={"margin": -1})
-    with pytest.raises(FerError, match="'margin' must be"):
-        load_model_info(model_copy)
+def test_bad_tta_argument_is_refused(model_copy):
     with pytest.raises(FerError, match="'tta' must be one of 'flip'; got 'spin'"):
         Predictor.load(model_copy, runtime="onnx", tta=["spin"])
+
+
+def test_the_metadata_reader_keeps_its_old_name():
+    assert load_model_info is read_model_info  # fer_keras.serve.app and fer_keras.cli.predict import it so
+
+
+def test_a_predictor_from_a_function_validates_batches_and_applies_tta():
+    calls = []
+
+    def run(batch):
+        calls.append(batch.shape)
+        return np.stack([batch[:, :, :2, 0].mean(axis=(1, 2)), batch[:, :, 2:, 0].mean(axis=(1, 2))], axis=1)
+
+    left = np.zeros((5, 4, 4, 1), np.uint8)
+    left[:, :, :2] = 200  # bright left half: class 'left' wins, and its mirror image says 'right'
+    p = Predictor.from_function(
+        run, name="halves", class_names=["left", "right"], input_size=(4, 4), color_mode="grayscale", batch_size=2
+    )
+    assert (p.name, p.class_names, p.info.path, p.info.crop, p.runtime) == (
+        "halves", ("left", "right"), None, CropRule(), "function"
+    )  # fmt: skip
+    assert p.predict(left).argmax(axis=1).tolist() == [0] * 5
+    assert calls == [(2, 4, 4, 1), (2, 4, 4, 1), (1, 4, 4, 1)]  # batched, as float32
+    flip = Predictor.from_function(
+        run, name="halves", class_names=["left", "right"], input_size=(4, 4), color_mode="grayscale", tta=["flip"]
+    )
+    np.testing.assert_allclose(flip.predict(left), np.full((5, 2), 100.0))  # the mean of both views
+    with pytest.raises(FerError, match=r"'pixels' must be a batch of shape \(N, 4, 4, 1\)"):
+        p.predict(np.zeros((1, 4, 4, 3), np.uint8))
+
+
+def test_a_predictor_from_a_function_reports_every_bad_field():
+    with pytest.raises(FerError) as err:
+        Predictor.from_function(
+            lambda x: x, name="bad", class_names=["a"], input_size=(0, 4), color_mode="RGB", crop="tight"
+        )
+    assert [p.split(":")[0] for p in err.value.problems] == ["bad"] * 4
+    text = str(err.value)
+    assert "'class_names' must be a list of at least 2" in text and "'input_size[0]' must be >= 1" in text
+    assert "'color_mode' must be one of" in text and "'crop' must be a CropRule" in text

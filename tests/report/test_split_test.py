@@ -46,11 +46,16 @@ def test_auc_and_average_precision_match_sklearn():
     assert m["roc_auc"]["micro"] == pytest.approx(roc_auc_score(onehot, y_prob, average="micro"))
 
 
-def test_class_absent_from_test_split_has_no_auc():
-    m = evaluate_predictions([0, 0, 1], [[0.9, 0.05, 0.05], [0.4, 0.5, 0.1], [0.2, 0.7, 0.1]], ORDER).metrics
+def test_class_absent_from_test_split_has_no_auc_and_no_recall():
+    y_prob = [[0.9, 0.05, 0.05], [0.4, 0.5, 0.1], [0.2, 0.7, 0.1]]
+    m = evaluate_predictions([0, 0, 1], y_prob, ORDER).metrics
     assert m["roc_auc"]["per_class"]["happy"] is None
     assert m["roc_auc"]["macro"] == pytest.approx(np.mean([m["roc_auc"]["per_class"][c] for c in ORDER[:2]]))
-    assert m["classification_report"]["happy"]["support"] == 0
+    # The missing-class rule of fer-eval (fer_keras.metrics): no recall, left out of macro-F1.
+    assert m["classification_report"]["happy"] == {"precision": None, "recall": None, "f1-score": None, "support": 0}
+    assert m["missing_classes"] == ["happy"] and m["per_class_recall"]["happy"] is None
+    assert m["macro_f1"] == pytest.approx(f1_score([0, 0, 1], [0, 1, 1], labels=[0, 1], average="macro"))
+    assert m["classification_report"]["macro avg"]["f1-score"] == pytest.approx(m["macro_f1"])
 
 
 def test_expected_calibration_error_by_hand():
@@ -77,7 +82,7 @@ def test_confident_mistakes_most_confident_first():
 def test_bad_shapes_are_user_errors():
     with pytest.raises(FerError, match="'y_prob' must be of shape"):
         evaluate_predictions([0, 1], [[1.0, 0.0, 0.0]], ORDER)
-    with pytest.raises(FerError, match="'y_true' must be labels"):
+    with pytest.raises(FerError, match=r"'y_true' must be class indices in \[0, 2\]; got \[5\]"):
         evaluate_predictions([0, 5], np.full((2, 3), 1 / 3), ORDER)
 
 

@@ -1,7 +1,10 @@
+import json
+import math
+
 import pytest
 
 from fer_keras.errors import FerError
-from fer_keras.training.config import config_differences, resolve_config
+from fer_keras.training.config import config_differences, load_config, resolve_config
 
 BASE = {"arch": "architectures/model_2_best.json", "data": "data/demo"}
 
@@ -52,7 +55,8 @@ def test_all_problems_reported_at_once():
 def test_augment_validation():
     cfg = resolve_config({**BASE, "augment": True})
     assert cfg["augment"] == {"flip": True, "rotation": 0.0, "shift": 0.0, "shear": 0.2, "zoom": 0.2,
-                              "brightness": 0.0, "contrast": 0.0}  # fmt: skip
+                              "brightness": 0.0, "contrast": 0.0, "blur": 0.0, "noise": 0.0, "gamma": 0.0,
+                              "erase": 0.0}  # fmt: skip
     assert resolve_config({**BASE, "augment": False})["augment"] is False
     with pytest.raises(FerError, match=r"augment: unknown field 'zoomm'"):
         resolve_config({**BASE, "augment": {"zoomm": 0.1}})
@@ -64,3 +68,124 @@ def test_config_differences_ignores_epochs():
     assert config_differences(a, b) == []
     c = resolve_config({**BASE, "epochs": 5, "learning_rate": 0.1})
     assert config_differences(a, c) == ["learning_rate: 0.001 vs 0.1"]
+
+
+# --- runaway input (issue 16): every number finite and in range, safe names and folders ---
+
+
+def _problem(**values) -> str:
+    with pytest.raises(FerError) as info:
+        resolve_config({**BASE, **values})
+    [line] = info.value.problems
+    assert "\n" not in line
+    return line
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"learning_rate": math.nan}, "config: 'learning_rate' must be a finite number; got nan"),
+        ({"learning_rate": math.inf}, "config: 'learning_rate' must be a finite number; got inf"),
+        ({"learning_rate": -1e-3}, "config: 'learning_rate' must be in (0, 10]; got -0.001"),
+        ({"learning_rate": 100.0}, "config: 'learning_rate' must be in (0, 10]; got 100.0"),
+        ({"learning_rate": True}, "config: 'learning_rate' must be a number; got True"),
+        ({"learning_rate": 10**400}, "config: 'learning_rate' must be a finite number; got 1000"),
+        ({"weight_decay": math.nan}, "config: 'weight_decay' must be a finite number; got nan"),
+        ({"momentum": -math.inf}, "config: 'momentum' must be a finite number; got -inf"),
+        ({"label_smoothing": math.nan}, "config: 'label_smoothing' must be a finite number; got nan"),
+        ({"epochs": 10_001}, "config: epochs: got 10,001; limit 10,000"),
+        ({"epochs": 10**100}, "config: epochs: got 10,000,000,000"),
+        ({"warmup_epochs": 10**6}, "config: warmup_epochs: got 1,000,000; limit 10,000"),
+        ({"early_stopping": 10**6}, "config: early_stopping: got 1,000,000; limit 10,000"),
+        ({"threads": 10**6}, "config: threads: got 1,000,000; limit 1,024"),
+        ({"precise_bn": 10**9}, "config: precise_bn: got 1,000,000,000; limit 1,000,000"),
+        ({"seed": 2**32}, "config: 'seed' must be <= 4294967295; got 4294967296"),
+        ({"augment": {"zoom": math.nan}}, "config: augment: 'zoom' must be a finite number; got nan"),
+        ({"augment": {"rotation": math.inf}}, "config: augment: 'rotation' must be a finite number; got inf"),
+        ({"augment": {"flip": 1}}, "config: augment: 'flip' must be true or false; got 1"),
+    ],
+)
+def test_numbers_must_be_finite_and_in_range(values, expected):
+    assert _problem(**values).startswith(expected)
+
+
+@pytest.mark.parametrize("name", ["", "../escape", "a/b", "a\\b", ".hidden", "a..b", "two words", "x\n", 7, "n" * 201])
+def test_name_is_a_safe_file_name_stem(name):
+    line = _problem(name=name)
+    if isinstance(name, str) and len(name) > 200:
+        assert line == "config: name: got 201 characters; limit 200 characters"
+    else:
+        assert line.startswith("config: 'name' must be a file-name stem (letters, digits, '_', '-', '+', '.'; ")
+
+
+def test_generated_name_must_be_safe_too():
+    line = _problem(arch="architectures/my model.json")
+    assert line.startswith("config: the run name made from 'arch' is not valid: 'name' must be a file-name stem")
+    assert line.endswith("got 'my model_adam_rgb_64_augment'; set 'name', or rename the architecture file")
+    assert resolve_config({**BASE, "arch": "architectures/my model.json", "name": "mine"})["name"] == "mine"
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"history_dir": ""}, "config: 'history_dir' must be a non-empty path; got ''"),
+        ({"runs_dir": None}, "config: 'runs_dir' must be a non-empty path; got None"),
+        ({"runs_dir": "r\0x"}, "config: 'runs_dir' must be a path without NUL characters; got 'r\\x00x'"),
+        ({"data": "d" * 5000}, "config: data: got 5,000 characters; limit 4,096 characters"),
+        (
+            {"name_suffix": "/x"},
+            "config: 'name_suffix' must be letters, digits, '_', '-', '+' or '.' (no '..'); got '/x'",
+        ),
+    ],
+)
+def test_folders_and_paths_are_validated(values, expected):
+    assert _problem(**values) == expected
+
+
+@pytest.mark.parametrize(
+    ("runs_dir", "history_dir"),
+    [("out", "out"), ("out", "out/history"), ("out/runs", "out"), ("./out/", "out"), ("out", "out/../out")],
+)
+def test_runs_and_history_folders_must_not_overlap(runs_dir, history_dir):
+    line = _problem(runs_dir=runs_dir, history_dir=history_dir)
+    assert line == (
+        "config: 'runs_dir' and 'history_dir' must be separate folders, neither inside the other; "
+        f"got {runs_dir!r} and {history_dir!r}"
+    )
+    assert resolve_config({**BASE, "runs_dir": "out/runs", "history_dir": "out/history"})["runs_dir"] == "out/runs"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"arch": "a.json", "data": "d", "learning_rate": NaN}', "{p}: 'learning_rate' must be a number; got NaN"),
+        ('{"arch": "a.json", "data": "d", "epochs": 1e999}', "{p}: 'epochs' must be an integer; got inf"),
+        ("[" * 5000 + "]" * 5000, "{p}: nesting depth: got 5,000; limit 64"),
+        ('{"epochs": ' + "1" * 4500 + "}", "{p}: line 1, column 12: integer: got 4,500 digits; limit 4,300 digits"),
+        ("\ufeff[]", "{p}: 'config' must be a JSON object; got []"),
+    ],
+    ids=["NaN", "1e999", "deep", "long-integer", "array"],
+)
+def test_config_files_report_one_line_naming_the_file(tmp_path, text, expected):
+    path = tmp_path / "c.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(FerError) as info:
+        load_config(path)
+    assert info.value.problems == [expected.format(p=path)]
+
+
+def test_fer_train_refuses_nan_learning_rate_and_names_the_config_file(tmp_path, capsys):
+    from fer_keras.cli.train import main
+
+    argv = ["--arch", "a.json", "--data", "d", "--dry-run"]
+    assert main([*argv, "--learning-rate", "nan"]) == 1
+    assert capsys.readouterr().err == "error: fer-train: 'learning_rate' must be a finite number; got nan\n"
+    assert main([*argv, "--learning-rate", "-0.1"]) == 1
+    assert capsys.readouterr().err == "error: fer-train: 'learning_rate' must be in (0, 10]; got -0.1\n"
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"arch": "a.json", "data": "d", "epochs": 20_000}))
+    assert main(["--config", str(config), "--dry-run"]) == 1
+    assert capsys.readouterr().err == f"error: {config}: epochs: got 20,000; limit 10,000\n"
+    config.write_bytes(b"\x00\xff binary")
+    assert main(["--config", str(config), "--dry-run"]) == 1
+    assert capsys.readouterr().err == f"error: {config}: is not UTF-8 text\n"

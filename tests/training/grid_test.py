@@ -95,3 +95,93 @@ def test_only_pattern():
     runs = expand_grid(load_grid(ROOT / "grids" / "seed.json"))
     assert len(select_runs(runs, "model_1_concept_*")) == 24
     assert len(select_runs(runs, "*_grayscale_*")) == 4 * 3 * 3
+
+
+# --- runaway input (issue 16) ---
+
+
+def _write(tmp_path, grid, name="g.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps(grid) if not isinstance(grid, str) else grid)
+    return path
+
+
+def test_a_grid_of_millions_of_runs_is_refused_from_its_axis_sizes(tmp_path, capsys):
+    """It used to expand 2,000,000 configs (3 GB) and list them all with exit 0 on --dry-run."""
+    import time
+    import tracemalloc
+
+    from fer_keras.cli.grid import main
+
+    axes = {"arch": ["a/m.json"], "seed": list(range(1000)), "batch_size": list(range(1, 1001))}
+    path = _write(tmp_path, {"datasets": {"augment": "d"}, "axes": axes, "blocks": [{}, {"optimizer": ["adam"]}]})
+    tracemalloc.start()
+    start = time.perf_counter()
+    with pytest.raises(FerError) as info:
+        load_grid(path)
+    seconds, (_, peak) = time.perf_counter() - start, tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert info.value.problems == [f"{path}: runs: got 2,000,000; limit 10,000"]
+    assert seconds < 2 and peak < 20 * 2**20
+    assert main([str(path), "--dry-run"]) == 1
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", f"error: {path}: runs: got 2,000,000; limit 10,000\n")
+    # A grid dict that never went through load_grid is refused the same way, and 10**300 runs cost nothing.
+    many = {"_path": "inline", "axes": {f"k{i}": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] for i in range(300)}}
+    with pytest.raises(FerError, match=r"^inline: runs: got more than 10,000,000,000; limit 10,000$"):
+        expand_grid(many)
+
+
+def test_the_limit_itself_is_allowed(tmp_path):
+    grid = {"datasets": {"augment": "d"}, "axes": {"arch": ["a/m.json"], "seed": list(range(100))}}
+    grid["blocks"] = [{"batch_size": list(range(1, 101))}]
+    assert len(expand_grid(load_grid(_write(tmp_path, grid)))) == 10_000
+
+
+@pytest.mark.parametrize(
+    ("defaults", "expected"),
+    [
+        ({"learning_rate": float("nan")}, "{p}: run 1: 'learning_rate' must be a number; got NaN"),
+        ({"learning_rate": -0.1}, "{p}: run 1: 'learning_rate' must be in (0, 10]; got -0.1"),
+        ({"epochs": 10**6}, "{p}: run 1: epochs: got 1,000,000; limit 10,000"),
+        ({"name": "../escape"}, "{p}: run 1: 'name' must be a file-name stem"),
+        ({"runs_dir": "out", "history_dir": "out/history"}, "{p}: run 1: 'runs_dir' and 'history_dir' must be"),
+    ],
+)
+def test_run_values_are_validated_with_the_grid_file_named(tmp_path, defaults, expected):
+    path = _grid(tmp_path, defaults=defaults)
+    with pytest.raises(FerError) as info:
+        expand_grid(load_grid(path))
+    [line] = info.value.problems
+    assert line.startswith(expected.format(p=path))
+
+
+def test_grid_level_fields_are_validated(tmp_path):
+    path = _grid(tmp_path, datasets={"augmnet": "d", "balanced": ""}, name=3, best_model="")
+    with pytest.raises(FerError) as info:
+        load_grid(path)
+    assert info.value.problems == [
+        f"{path}: 'name' must be a string; got 3",
+        f"{path}: 'best_model' must be a non-empty path; got ''",
+        f"{path}: datasets: unknown variant 'augmnet'; did you mean 'augment'?",
+        f"{path}: 'datasets.balanced' must be a non-empty path; got ''",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"axes": ' * 10_000 + "1" + "}" * 10_000, "{p}: nesting depth: got 10,000; limit 64"),
+        ('{"defaults": {"epochs": ' + "7" * 5000 + "}}", "{p}: line 1, column 25: integer: got 5,000 digits"),
+        (b"\x89PNG\r\n\x1a\n\x00\xff\xfe", "{p}: is not UTF-8 text"),
+        ("[1, 2]", "{p}: 'grid' must be a JSON object; got [1, 2]"),
+    ],
+    ids=["deep", "long-integer", "binary", "array"],
+)
+def test_unreadable_grid_files_are_one_line_naming_the_file(tmp_path, text, expected):
+    path = tmp_path / "g.json"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(FerError) as info:
+        load_grid(path)
+    [line] = info.value.problems
+    assert line.startswith(expected.format(p=path))

@@ -43,3 +43,32 @@ def test_unreadable_history_is_a_ferror_naming_the_file(tmp_path):
     path.write_text('{"name": "x", "status": NaN')
     with pytest.raises(FerError, match=f"{path}: invalid JSON"):
         read_history(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read history file"),
+        (b"", "invalid JSON at line 1, column 1"),
+        (b'{"name": "x", "status": "done", "con', "invalid JSON at line 1"),
+        (b"\xff\xfe not utf-8", "cannot read history file"),
+        (b"[1, 2]", "history must be a JSON object; got list"),
+        (b'{"name": "x", "status": "done"}', "not a fer_keras history file (missing config, history)"),
+    ],
+    ids=["missing", "empty", "truncated", "not utf-8", "not an object", "missing fields"],
+)
+def test_read_history_problems_are_one_line_ferrors_naming_the_file(tmp_path, content, message):
+    path = tmp_path / "run_history.json"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(FerError) as err:
+        read_history(path)
+    [line] = err.value.problems
+    assert line.startswith(f"{path}: ") and message in line and "\n" not in line
+
+
+def test_read_history_of_a_folder_is_a_ferror(tmp_path):
+    folder = tmp_path / "dir_history.json"
+    folder.mkdir()
+    with pytest.raises(FerError, match=f"{folder}: cannot read history file"):
+        read_history(folder)

@@ -1,4 +1,5 @@
-"""fer_keras.training.selection: what `fer-grid select --out` may replace, checked first, and crash leftovers."""
+"""fer_keras.training.selection: what `fer-grid select --out` may replace, checked first, crash leftovers, and the
+metadata it records (crop rule, TTA, metrics scored as inference runs the model)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fer_keras.cli.grid import main as grid_main
 from fer_keras.constants import BEST_CHECKPOINT_FILE, CLASS_NAMES, METADATA_FILE, MODEL_FILE, ONNX_FILE
 from fer_keras.errors import FerError
-from fer_keras.training.selection import export_best, is_model_folder
+from fer_keras.model.crop import CropRule
+from fer_keras.model.model_folder import is_model_folder, read_model_info
+from fer_keras.training.selection import evaluate_split, export_best
 from tests.model_fixtures import shared_model_folder
 from tests.training.grid_runner_test import _write_grid
 
@@ -117,3 +121,64 @@ def test_select_replaces_an_earlier_model_and_removes_its_own_leftovers_only(
     (tmp_path / "empty").mkdir()
     export_best(history, tmp_path / "empty", evaluate_test=False)
     assert is_model_folder(tmp_path / "empty")
+
+
+def test_select_records_the_crop_rule_and_tta_and_scores_as_inference_runs(
+    tmp_path, tmp_path_factory, tiny_data, tiny_spec
+):
+    from fer_keras.data.pipeline import load_split
+    from fer_keras.inference.predictor import Predictor
+
+    model = shared_model_folder(tmp_path_factory, color_mode="grayscale")
+    history = _finished_run(tmp_path, tiny_data, tiny_spec, (model / MODEL_FILE).read_bytes())
+    out = tmp_path / "best"
+    args = ["select", "--history", str(history), "--out", str(out), "-q"]
+    assert grid_main([*args, "--no-test"]) == 0
+    meta = json.loads((out / METADATA_FILE).read_text())
+    assert meta["crop"] == CropRule().to_dict() and meta["inference"] == {"tta": []}
+    assert set(meta["valid_metrics"]) == {"accuracy", "loss", "n", "macro_f1", "per_class_recall"}
+    assert meta["test_metrics"] is None
+
+    assert grid_main([*args, "--tta", "flip"]) == 0
+    info = read_model_info(out)
+    assert info.tta == ("flip",) and info.crop == CropRule()
+    # The recorded metrics are those of the model as inference runs it: with the flip.
+    predictor = Predictor.load(out, runtime="keras")
+    for split, recorded in (("valid", info.metadata["valid_metrics"]), ("test", info.metadata["test_metrics"])):
+        data = load_split(tiny_data, split, (48, 48), "grayscale", CLASS_NAMES, quiet=True)
+        accuracy = float((predictor.predict(data.images).argmax(axis=1) == data.labels).mean())
+        assert recorded["accuracy"] == pytest.approx(accuracy) and recorded["n"] == len(data)
+
+
+def test_select_validates_its_arguments_first(tmp_path, tiny_data, tiny_spec, capsys):
+    history = _finished_run(tmp_path, tiny_data, tiny_spec)  # a garbage checkpoint: loading it would fail otherwise
+    with pytest.raises(FerError, match="'tta' must be one of 'flip'; got 'mirror'"):
+        export_best(history, tmp_path / "best", tta=["mirror"])
+    with pytest.raises(FerError, match="'tta' must be a list of flip; got 'flip'"):
+        export_best(history, tmp_path / "best", tta="flip")
+    with pytest.raises(FerError, match="'crop' must be a CropRule"):
+        export_best(history, tmp_path / "best", crop={"margin": 0.1})
+    with pytest.raises(SystemExit):
+        grid_main(["select", "--history", str(history), "--tta", "mirror"])
+    assert "invalid choice: 'mirror'" in capsys.readouterr().err
+    assert not (tmp_path / "best").exists()
+
+
+def test_evaluate_split_scores_with_the_shared_metrics_and_tta(tmp_path_factory, tiny_data):
+    import keras
+
+    from fer_keras.data.pipeline import load_split
+    from fer_keras.metrics import classification_metrics
+
+    model = keras.saving.load_model(shared_model_folder(tmp_path_factory) / "model.keras", compile=False)
+    valid = load_split(tiny_data, "valid", (48, 48), "grayscale", CLASS_NAMES, quiet=True)
+    metrics, probs = evaluate_split(model, valid, batch_size=5)
+    expected = np.asarray(model.predict_on_batch(valid.images.astype(np.float32)))
+    np.testing.assert_allclose(probs, expected, atol=1e-5)
+    scores = classification_metrics(valid.labels, probs.argmax(axis=1), CLASS_NAMES)
+    assert metrics["accuracy"] == scores["accuracy"] and metrics["macro_f1"] == scores["macro_f1"]
+    assert metrics["per_class_recall"] == scores["per_class_recall"] and metrics["n"] == len(valid)
+    assert list(metrics)[:3] == ["accuracy", "loss", "n"] and np.isfinite(metrics["loss"])
+    _, flipped = evaluate_split(model, valid, tta=["flip"])
+    mirror = np.asarray(model.predict_on_batch(valid.images[:, :, ::-1].astype(np.float32)))
+    np.testing.assert_allclose(flipped, (expected + mirror) / 2, atol=1e-5)

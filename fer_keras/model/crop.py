@@ -6,16 +6,17 @@ edge-padded, as inference pads) OpenCV's Haar box is centred on the crop and 0.9
 its side (``benchmarks/bench_crop.py``), so the rule for models trained on it is a
 square around the Haar box with a margin of 1% per side, completed by repeating edge pixels
 where it leaves the photo. Each exported ``metadata.json`` records its rule under
-``crop``; :mod:`fer_keras.inference.faces` applies it. No OpenCV here, so reading a
-model folder stays cheap.
+``crop``; :mod:`fer_keras.inference.faces` applies it. It lives in the model stage, beside
+:mod:`fer_keras.model.model_folder`, because it is part of a model folder's metadata. No
+OpenCV here, so reading a model folder stays cheap.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fer_keras.errors import FerError
-from fer_keras.validation import check_float
+from fer_keras.errors import FerError, problem
+from fer_keras.validation import check_float, must
 
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
 # Margin per side of the measured FER2013 framing (see the module docstring).
@@ -41,7 +42,7 @@ class CropRule:
     fill: str = "edge"
 
     def __post_init__(self) -> None:
-        check_float("margin", self.margin, low=0.0, high=2.0)
+        check_float("margin", self.margin, low=0.0, high=2.0, where="crop")
         if not isinstance(self.square, bool):
             raise FerError(f"crop: 'square' must be true or false; got {self.square!r}")
         if self.fill not in CROP_FILLS:
@@ -56,12 +57,16 @@ class CropRule:
         }
 
     @classmethod
-    def from_metadata(cls, value: dict | None, where: str = "metadata.json") -> CropRule:
-        """The rule a model folder records; folders without one get the legacy rule."""
+    def from_metadata(cls, value: dict | None, where: str = "") -> CropRule:
+        """The rule a model folder records; folders without one get the legacy rule.
+
+        Raises:
+            FerError: ``value`` is not an object or holds an invalid field (prefixed with ``where``).
+        """
         if value is None:
             return cls(margin=LEGACY_MARGIN, square=False, fill="clip")
         if not isinstance(value, dict):
-            raise FerError(f"{where}: 'crop' must be an object; got {value!r}")
+            raise FerError(problem(where, must("crop", "an object", value)))
         try:
             return cls(
                 margin=value.get("margin", DEFAULT_MARGIN),
@@ -69,4 +74,4 @@ class CropRule:
                 fill=value.get("fill", "edge"),
             )
         except FerError as err:
-            raise FerError(f"{where}: {err}") from None
+            raise FerError(problem(where, p) for p in err.problems) from None
