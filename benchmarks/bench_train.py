@@ -24,8 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-# machine_description is imported for bench_accuracy.py, which imports it from here until it switches to _bench.
-from _bench import ROOT, background_jobs, command_line, header, machine_description, results_path, write_results  # noqa: F401
+from _bench import ROOT, background_jobs, command_line, header, results_path, write_results
 
 RESULTS = results_path("train")
 NUM_CLASSES = 7

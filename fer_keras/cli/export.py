@@ -25,10 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
         f"a JSON sidecar (<export>.json) records it. Exports take '{EXPORT_INPUT_NAME}' (float32 raw pixels "
         f"in [0, 255], dynamic batch) and return '{EXPORT_OUTPUT_NAME}'.",
     )
-    p.add_argument("--model", default=BEST_MODEL_DIR, help="model folder (default: %(default)s)")
+    p.add_argument("--model", default=BEST_MODEL_DIR, metavar="DIR", help="model folder (default: %(default)s)")
     p.add_argument("--format", required=True, choices=export.FORMATS, help="export format")
     p.add_argument(
         "--out",
+        metavar="PATH",
         help="output file (onnx, tflite) or folder (savedmodel); default: model.onnx, model.tflite "
         "or saved_model inside the model folder",
     )

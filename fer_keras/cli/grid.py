@@ -1,7 +1,12 @@
 """`fer-grid`: run a hyperparameter grid (resumable, parallel), then export the best model.
 
-fer-grid grids/demo.json [--workers N] [--dry-run] [--force] [--only PATTERN] [--backend local|ray]
-fer-grid select [--history history/] [--out models/best_model] [--grid GRID] [--tta flip]
+fer-grid [run] GRID.json [--workers N] [--dry-run] [--force] [--only PATTERN] [--backend local|ray]
+fer-grid select [--history DIR] [--out DIR] [--grid GRID] [--run NAME] [--tta flip] [--dry-run]
+
+``run`` is the default subcommand: ``fer-grid GRID.json`` is ``fer-grid run GRID.json``.
+The work is the library's (:func:`fer_keras.training.grid_runner.plan_grid`,
+:func:`~fer_keras.training.grid_runner.run_grid`, :func:`fer_keras.training.selection.export_best`);
+this module parses, calls and prints.
 """
 
 from __future__ import annotations
@@ -9,185 +14,180 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fer_keras.cli import _common
+from fer_keras.cli.train import add_config_flags, config_values
+
+if TYPE_CHECKING:
+    from fer_keras.training.grid_runner import GridPlan
+
+SUBCOMMANDS = ("run", "select")
+DEFAULT_SUBCOMMAND = "run"
+# fer-train flags that override the grid file for every run (same names, same meaning), with their help.
+OVERRIDES = {
+    "epochs": "epochs of every run (overrides the grid file)",
+    "data": "dataset folder of every run (overrides the grid file and its datasets)",
+    "history_dir": "history folder of every run (overrides the grid file)",
+    "runs_dir": "runs folder of every run (overrides the grid file)",
+    "mixed_precision": "mixed precision for every run, as fer-train's: float16 compute where a GPU is visible, "
+    "else bfloat16 (CPUs)",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _common.parser("fer-grid", "Run a hyperparameter grid; `fer-grid select` exports the best run.")
-    p.add_argument("grid", help="grid JSON file, e.g. grids/demo.json")
-    p.add_argument("--workers", type=int, default=1, help="runs trained at once, each in its own process")
-    p.add_argument("--backend", choices=["local", "ray"], default="local")
-    p.add_argument("--ray-address", help="address of an existing Ray cluster (default: start one locally)")
-    p.add_argument("--dry-run", action="store_true", help="validate everything and list runs with their status")
-    p.add_argument("--force", action="store_true", help="retrain selected runs from scratch")
-    p.add_argument("--only", metavar="PATTERN", help="only runs whose name matches this glob")
-    p.add_argument("--epochs", type=int, help="override epochs for every run")
-    p.add_argument("--data", help="override the dataset folder for every run")
-    p.add_argument("--mixed-precision", action="store_true", help="bfloat16 compute on CPUs with AMX")
-    p.add_argument("--history-dir", help="override the history folder")
-    p.add_argument("--runs-dir", help="override the runs folder")
-    p.add_argument("--no-select", action="store_true", help="don't export the best model afterwards")
-    p.add_argument("--out", default=None, help="best model folder (default models/best_model)")
-    return p
-
-
-def build_select_parser() -> argparse.ArgumentParser:
     from fer_keras.model.model_folder import TTA_CHOICES
 
-    p = _common.parser("fer-grid select", "Export the run with the highest val_accuracy to models/best_model.")
-    p.add_argument("--history", help="history folder (default: the grid's, else history/)")
-    p.add_argument("--grid", help="only consider this grid's runs")
-    p.add_argument("--out", default=None, help="best model folder (default models/best_model)")
-    p.add_argument("--no-test", action="store_true", help="skip the one-time test-split evaluation")
-    p.add_argument("--run", action="append", metavar="NAME", help="only consider this run (repeatable)")
-    p.add_argument(
+    p = _common.parser(
+        "fer-grid",
+        "Run a hyperparameter grid, then export its best run (`fer-grid GRID.json` is `fer-grid run GRID.json`); "
+        "`fer-grid select` exports the best run again.",
+    )
+    subs, parents = _common.subcommands(p, metavar="{run,select}")
+
+    run = subs.add_parser("run", parents=parents, help="run a grid's runs, then export the best (the default)")
+    run.add_argument("grid", metavar="GRID", help="grid JSON file, e.g. grids/demo.json")
+    run.add_argument(
+        "--workers", type=int, default=1, metavar="N", help="runs trained at once, each in its own process (default 1)"
+    )
+    run.add_argument("--backend", choices=["local", "ray"], default="local", help="local process pool or Ray Tune")
+    run.add_argument(
+        "--ray-address", metavar="ADDR", help="address of an existing Ray cluster (default: start one locally)"
+    )
+    run.add_argument("--dry-run", action="store_true", help="validate everything and list runs with their status")
+    run.add_argument("--force", action="store_true", help="retrain the chosen runs from scratch")
+    run.add_argument("--only", metavar="PATTERN", help="only runs whose name matches this glob")
+    add_config_flags(run, list(OVERRIDES), helps=OVERRIDES)
+    run.add_argument("--no-select", action="store_true", help="don't export the best model afterwards")
+    run.add_argument(
+        "--out", metavar="DIR", help="best model folder (default: the grid's best_model, else models/best_model)"
+    )
+    run.set_defaults(handler=handle_run)
+
+    select = subs.add_parser(
+        "select", parents=parents, help="export the run with the highest val_accuracy to a model folder"
+    )
+    select.add_argument("--history", metavar="DIR", help="history folder (default: the grid's, else history)")
+    select.add_argument("--grid", metavar="GRID", help="only consider this grid's runs")
+    select.add_argument(
+        "--out", metavar="DIR", help="best model folder (default: the grid's best_model, else models/best_model)"
+    )
+    select.add_argument("--no-test", action="store_true", help="skip the one-time test-split evaluation")
+    select.add_argument("--run", action="append", metavar="NAME", help="only consider this run (repeatable)")
+    select.add_argument(
         "--reproduce", metavar="COMMANDS", help="the commands that reproduce the selected run, kept in metadata.json"
     )
-    p.add_argument(
+    select.add_argument(
         "--tta",
         action="append",
         choices=TTA_CHOICES,
         help="test-time augmentation recorded for inference (metadata inference.tta) and applied to the "
         "recorded valid/test metrics; flip: mean of the image and its mirror image (default: none)",
     )
+    select.add_argument("--dry-run", action="store_true", help="name the run that would be exported; load no model")
+    select.set_defaults(handler=handle_select)
     return p
 
 
-def _overrides(args: argparse.Namespace) -> dict:
-    out = {}
-    for key in ("epochs", "data", "history_dir", "runs_dir"):
-        if getattr(args, key) is not None:
-            out[key] = getattr(args, key)
-    if args.mixed_precision:
-        out["mixed_precision"] = True
-    return out
-
-
 def handle_run(args: argparse.Namespace) -> int:
-    from fer_keras.constants import BEST_MODEL_DIR, STATUS_DONE, STATUS_FAILED
-    from fer_keras.errors import FerError
-    from fer_keras.training.grid import expand_grid, load_grid, preflight, run_status, select_runs
-    from fer_keras.training.grid_runner import record_failure
+    from fer_keras.constants import STATUS_FAILED
+    from fer_keras.training.grid_runner import plan_grid, run_grid
     from fer_keras.validation import check_int
 
-    check_int("--workers", args.workers, minimum=1)
-    grid = load_grid(args.grid)
-    runs = expand_grid(grid, _overrides(args))
-    chosen = select_runs(runs, args.only)
-    if not chosen:
-        raise FerError(f"{args.grid}: no run matches --only {args.only!r}")
-    problems = preflight(chosen)
-    out = args.out or grid.get("best_model", BEST_MODEL_DIR)
-    if not args.no_select:
-        from fer_keras.training.selection import check_model_out
-
-        # Before any training: a grid must not run for hours and then refuse (or worse, replace) its --out.
-        check_model_out(out, chosen[0]["history_dir"], [Path(run["runs_dir"]) / run["name"] for run in runs])
-    statuses = {run["name"]: ("todo" if args.force else run_status(run)) for run in chosen}
+    check_int("--workers", args.workers, minimum=1)  # run_grid checks it too; here so --dry-run does
+    overrides = config_values(args, list(OVERRIDES))
+    plan = plan_grid(args.grid, overrides, args.only, args.force, args.out, select=not args.no_select)
     if args.dry_run:
-        width = max(len(run["name"]) for run in chosen)
-        for run in chosen:
-            line = f"{statuses[run['name']]:<11} {run['name']:<{width}}  epochs={run['epochs']} data={run['data']}"
-            print(line)
-            for msg in problems[run["name"]]:
-                print(f"{'':<11} problem: {msg}")
-        counts = {s: list(statuses.values()).count(s) for s in ("todo", "done", "failed", "interrupted")}
-        print(f"{len(chosen)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
-        bad = sum(bool(p) for p in problems.values())
-        if bad:
-            print(f"{bad} runs have problems and would be recorded as failed", file=sys.stderr)
-        return 1 if bad else 0
-
-    failures: dict[str, str] = {}
-    todo = []
-    for run in chosen:
-        if problems[run["name"]]:
-            error = "; ".join(problems[run["name"]])
-            record_failure(run, error)
-            failures[run["name"]] = error
-        elif args.force or statuses[run["name"]] != STATUS_DONE:
-            todo.append(run)
-    skipped = len(chosen) - len(todo) - len(failures)
+        return _print_plan(plan)
     if not args.quiet:
-        print(f"{args.grid}: {len(chosen)} runs, {skipped} already done, {len(todo)} to train", file=sys.stderr)
-
-    bar = _common.progress(total=len(todo), quiet=args.quiet, desc="runs", unit="run")
+        counts = f"{len(plan.chosen)} runs, {plan.skipped} already done, {len(plan.todo)} to train"
+        print(f"{args.grid}: {counts}", file=sys.stderr)
+    bar = _common.progress(total=len(plan.todo), quiet=args.quiet, desc="runs", unit="run")
 
     def on_done(outcome: dict) -> None:
         bar.update(1)
         if outcome["status"] == STATUS_FAILED:
-            failures[outcome["name"]] = outcome.get("error", "failed")
             bar.write(f"FAILED {outcome['name']}: {outcome.get('error')}", file=sys.stderr)
 
     try:
-        if todo:
-            if args.backend == "ray":
-                from fer_keras.training.grid_runner import run_ray
-
-                run_ray(todo, args.workers, args.force, args.quiet, on_done, args.ray_address)
-            else:
-                from fer_keras.training.grid_runner import run_local
-
-                run_local(todo, args.workers, args.force, args.quiet, on_done)
+        result = run_grid(plan, args.workers, args.backend, args.ray_address, args.quiet, on_done)
     finally:
         bar.close()
-
-    if not args.no_select:
-        # Every run of the grid competes, not only the --only subset: a partial rerun must not
-        # replace a better model trained earlier.
-        names = [run["name"] for run in runs]
-        history_dir = chosen[0]["history_dir"]
-        try:
-            _select(history_dir, names, out, True, args.quiet, f"fer-grid {args.grid}")
-        except FerError as err:
-            if not failures:
-                raise
-            print(f"error: {err}", file=sys.stderr)
-    if failures:
-        print(f"{len(failures)} run(s) failed: {', '.join(sorted(failures))}", file=sys.stderr)
+    if result.best is not None:
+        _print_selected(result.best, plan.best_model)
+    if result.select_error:
+        print(f"error: {result.select_error}", file=sys.stderr)
+    if result.failures:
+        print(f"{len(result.failures)} run(s) failed: {', '.join(sorted(result.failures))}", file=sys.stderr)
         return 1
     return 0
 
 
-def _select(history_dir, names, out, evaluate_test, quiet, reproduce, tta=()) -> None:
-    from fer_keras.training.selection import export_best
+def _print_plan(plan: GridPlan) -> int:
+    """The --dry-run listing: one line per chosen run (status, name, epochs, data) and its problems."""
+    width = max(len(run.name) for run in plan.chosen)
+    for run in plan.chosen:
+        print(f"{plan.statuses[run.name]:<11} {run.name:<{width}}  epochs={run.epochs} data={run.data}")
+        for msg in plan.problems[run.name]:
+            print(f"{'':<11} problem: {msg}")
+    print(f"{len(plan.chosen)} runs: " + ", ".join(f"{n} {s}" for s, n in plan.counts().items()))
+    if plan.blocked:
+        print(f"{len(plan.blocked)} runs have problems and would be recorded as failed", file=sys.stderr)
+        return 1
+    return 0
 
-    meta = export_best(history_dir, out, names, evaluate_test, reproduce, quiet, tta=tta)
+
+def _print_selected(meta: dict, out) -> None:
     test = meta["test_metrics"]
     test_txt = f", test accuracy {test['accuracy']:.4f}" if test else ""
+    tta = meta.get("inference", {}).get("tta") or ()
     tta_txt = f", tta {'+'.join(tta)}" if tta else ""
-    print(
-        f"best model: {meta['source_run']} (val_accuracy {meta['valid_metrics']['accuracy']:.4f}{test_txt}{tta_txt})"
-        f" -> {out}"
-    )
+    accuracy = meta["valid_metrics"]["accuracy"]
+    print(f"best model: {meta['source_run']} (val_accuracy {accuracy:.4f}{test_txt}{tta_txt}) -> {out}")
 
 
 def handle_select(args: argparse.Namespace) -> int:
-    from fer_keras.constants import BEST_MODEL_DIR
+    from fer_keras.constants import BEST_MODEL_DIR, HISTORY_DIR
 
     names = None
-    history, out = args.history or "history", args.out or BEST_MODEL_DIR
+    history, out = args.history or HISTORY_DIR, args.out or BEST_MODEL_DIR
     if args.grid:
         from fer_keras.training.grid import expand_grid, load_grid
 
         grid = load_grid(args.grid)
         runs = expand_grid(grid)
-        names = [run["name"] for run in runs]
-        history = args.history or runs[0]["history_dir"]
+        names = [run.name for run in runs]
+        history = args.history or runs[0].history_dir
         out = args.out or grid.get("best_model", BEST_MODEL_DIR)
     if args.run:
         names = [n for n in names if n in args.run] if names is not None else list(args.run)
-    _select(history, names, out, not args.no_test, args.quiet, args.reproduce or "fer-grid select", args.tta or ())
+    if args.dry_run:
+        from fer_keras.training.selection import choose_export
+
+        record, _ = choose_export(history, out, names)
+        print(f"would export {record['name']} (best val_accuracy {record['best_val_accuracy']:.4f}) -> {out}")
+        return 0
+    from fer_keras.training.selection import export_best
+
+    reproduce = args.reproduce or "fer-grid select"
+    meta = export_best(history, out, names, not args.no_test, reproduce, args.quiet, tta=args.tta or ())
+    _print_selected(meta, out)
     return 0
 
 
+def _with_default_subcommand(argv: list[str]) -> list[str]:
+    """``fer-grid [--debug] [-q] GRID.json ...`` → ``fer-grid run ...``: ``run`` is the default subcommand."""
+    top_level = {"--debug", "-q", "--quiet", "-h", "--help"}
+    for arg in argv:
+        if arg in top_level:
+            continue
+        return argv if arg in SUBCOMMANDS else [DEFAULT_SUBCOMMAND, *argv]
+    return argv
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "select":
-        return _common.run(build_select_parser(), handle_select, argv[1:])
-    return _common.run(build_parser(), handle_run, argv)
+    argv = _with_default_subcommand(list(sys.argv[1:] if argv is None else argv))
+    return _common.run(build_parser(), lambda args: args.handler(args), argv)
 
 
 if __name__ == "__main__":

@@ -28,18 +28,29 @@ def build_parser() -> argparse.ArgumentParser:
         "Write one self-contained HTML report (dataset, ranking, grid plots, best model on the test split, "
         "comparisons, run details) plus summary.json and ranking.csv beside it.",
     )
-    p.add_argument("--history", default=HISTORY_DIR, help="folder of *_history.json files (default: %(default)s)")
-    p.add_argument("--out", default=f"{REPORTS_DIR}/{REPORT_HTML_FILE}", help="report file (default: %(default)s)")
     p.add_argument(
-        "--model", default=BEST_MODEL_DIR, help="model folder evaluated on the test split (default: %(default)s)"
+        "--history", default=HISTORY_DIR, metavar="DIR", help="folder of *_history.json files (default: %(default)s)"
+    )
+    p.add_argument(
+        "--out", default=f"{REPORTS_DIR}/{REPORT_HTML_FILE}", metavar="FILE", help="report file (default: %(default)s)"
+    )
+    p.add_argument(
+        "--model",
+        default=BEST_MODEL_DIR,
+        metavar="DIR",
+        help="model folder evaluated on the test split (default: %(default)s)",
     )
     p.add_argument("--no-model", action="store_true", help="skip the test-split evaluation (no TensorFlow)")
     p.add_argument(
-        "--data", default=None, help="dataset whose test split is evaluated (default: the model's training data)"
+        "--data",
+        default=None,
+        metavar="DIR",
+        help="dataset whose test split is evaluated (default: the model's training data)",
     )
     p.add_argument(
         "--reports",
         default=None,
+        metavar="DIR",
         help="folder holding dataset_stats.json, clean_report.json and eval/*.json (default: the --out folder)",
     )
     p.add_argument("--dry-run", action="store_true", help="list the inputs found and the files to write; draw nothing")

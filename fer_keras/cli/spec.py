@@ -17,32 +17,32 @@ from fer_keras.cli import _common
 from fer_keras.constants import CLASS_NAMES, COLOR_MODES, DEFAULT_IMAGE_SIZE
 
 
-def _add_common(sub: argparse.ArgumentParser) -> None:
-    # SUPPRESS: a subcommand's default must not reset `fer-spec --debug show ...`.
-    sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks")
-    sub.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="print less")
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = _common.parser("fer-spec", "Inspect and validate architecture specs (architectures/*.json).")
-    subs = p.add_subparsers(dest="command", required=True, metavar="{show,check,types}")
+    subs, common = _common.subcommands(p, metavar="{show,check,types}")  # every subcommand takes --debug/-q too
 
-    show = subs.add_parser("show", help="build a spec and print each layer's output shape and parameters")
+    show = subs.add_parser(
+        "show", parents=common, help="build a spec and print each layer's output shape and parameters"
+    )
     show.add_argument("file", help="an architecture JSON file")
-    show.add_argument("--input-size", nargs=2, type=int, default=list(DEFAULT_IMAGE_SIZE), metavar=("H", "W"))
+    show.add_argument(
+        "--input-size",
+        nargs=2,
+        type=int,
+        default=list(DEFAULT_IMAGE_SIZE),
+        metavar=("H", "W"),
+        help="model input size (default 48 48)",
+    )
     show.add_argument("--color-mode", default="rgb", choices=list(COLOR_MODES), help="default: rgb (3 channels)")
     show.add_argument("--num-classes", type=int, default=len(CLASS_NAMES), help="default: %(default)s")
-    _add_common(show)
     show.set_defaults(handler=_show)
 
-    check = subs.add_parser("check", help="validate spec files and folders (every *.json in a folder)")
+    check = subs.add_parser("check", parents=common, help="validate spec files and folders (every *.json in a folder)")
     check.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders")
-    _add_common(check)
     check.set_defaults(handler=_check)
 
-    types = subs.add_parser("types", help="list the supported layer types and their fields")
+    types = subs.add_parser("types", parents=common, help="list the supported layer types and their fields")
     types.add_argument("type", nargs="?", help="one layer type, e.g. Conv2D")
-    _add_common(types)
     types.set_defaults(handler=_types)
     return p
 

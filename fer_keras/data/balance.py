@@ -9,77 +9,38 @@ only on the recipe seed, the class and ``n``, so a build is reproducible and an
 interrupted one resumes: it builds in a hidden staging folder beside the output,
 keeps every finished image (each written to a temporary name, then renamed) and
 swaps the staging folder in only once it is complete.
+
+This module builds a plan into a folder (staging, links, manifest, final check, swap)
+and describes it for ``--dry-run``; the plan itself is :mod:`fer_keras.data.balance_plan`,
+the image generation :mod:`fer_keras.data.balance_augment`. Their public names are
+importable from here too.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import multiprocessing
 import os
 import shutil
-import sys
 import time
-import zlib
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fer_keras.atomic import write_json_atomic
-from fer_keras.constants import BALANCE_MANIFEST_FILE, SPLITS
-from fer_keras.data.folders import dataset_classes, is_image_file, list_classes
-from fer_keras.data.recipe import Recipe, describe_target
-from fer_keras.errors import FerError, did_you_mean, problem
-from fer_keras.validation import MAX_IMAGES, check_int, field_name, shown
+from fer_keras.constants import BALANCE_MANIFEST_FILE
+from fer_keras.data.balance_augment import augment_file as augment_file  # re-exported for callers
+from fer_keras.data.balance_augment import generate
+from fer_keras.data.balance_plan import BUILD_VERSION as BUILD_VERSION  # re-exported for callers
+from fer_keras.data.balance_plan import SEED_RULE, BalancePlan, augment_seed, image_entries, plan_balance
+from fer_keras.data.balance_plan import ClassPlan as ClassPlan  # re-exported for callers
+from fer_keras.data.recipe import Recipe
+from fer_keras.errors import FerError
+from fer_keras.validation import check_int
 
 MANIFEST_FORMAT = 1
-# Part of the build key: bump when the way images are derived changes.
-BUILD_VERSION = 1
-SEED_RULE = "numpy SeedSequence([recipe seed, crc32(class), 3, n]).generate_state(1)[0]"
 STATUS_BUILDING = "building"
 STATUS_COMPLETE = "complete"
-
-
-@dataclass(frozen=True)
-class ClassPlan:
-    """What happens to one class of ``train``. Paths are relative to the source root."""
-
-    name: str
-    target: int
-    kept: tuple[str, ...]
-    trimmed: tuple[str, ...]
-    sources: tuple[str, ...]  # the source image of generated image n, for n in range(len(sources))
-
-    @property
-    def before(self) -> int:
-        return len(self.kept) + len(self.trimmed)
-
-
-@dataclass(frozen=True)
-class BalancePlan:
-    """The full, deterministic plan of a build; see :func:`plan_balance`."""
-
-    recipe: Recipe
-    source: Path
-    out: Path
-    classes: tuple[ClassPlan, ...]
-    carried: tuple[str, ...]  # valid/test files, relative to the source root
-    source_sha256: str
-
-    @property
-    def key(self) -> str:
-        """Identifies the output: same key, same files."""
-        text = f"{BUILD_VERSION}:{self.recipe.sha256()}:{self.source_sha256}"
-        return hashlib.sha256(text.encode()).hexdigest()
-
-    @property
-    def staging(self) -> Path:
-        return self.out.parent / f".{self.out.name}.building-{self.key[:16]}"
-
-    def aug_name(self, class_name: str, n: int) -> str:
-        return f"{class_name}_aug_{n:06d}.{self.recipe.output_format}"
 
 
 @dataclass(frozen=True)
@@ -93,131 +54,6 @@ class BalanceResult:
     counts_before: dict[str, int]
     counts_after: dict[str, int]
     seconds: float
-
-
-def augment_seed(recipe_seed: int, class_name: str, n: int) -> int:
-    """The seed of generated image ``n`` of ``class_name`` (see ``SEED_RULE``)."""
-    import numpy as np
-
-    entropy = [recipe_seed, zlib.crc32(class_name.encode()), 3, n]
-    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
-
-
-def _class_rng(recipe_seed: int, class_name: str, purpose: int):
-    import numpy as np
-
-    return np.random.default_rng([recipe_seed, zlib.crc32(class_name.encode()), purpose])
-
-
-def _image_files(folder: Path) -> list[os.DirEntry]:
-    return sorted((e for e in os.scandir(folder) if e.is_file() and is_image_file(e.name)), key=lambda e: e.name)
-
-
-def plan_balance(recipe: Recipe, data: str | os.PathLike, out: str | os.PathLike) -> BalancePlan:
-    """Work out which files are kept, trimmed and generated, without writing anything.
-
-    Raises:
-        FerError: missing/empty source folders, an output folder inside the source
-            (or the reverse), a per-class ``target`` that doesn't match the classes, or
-            targets above the limits (per class, and :data:`~fer_keras.validation.MAX_IMAGES`
-            in total), checked before anything is planned.
-
-    Example:
-        >>> plan = plan_balance(load_recipe("balancing/balanced.json"), "data/fer2013", "/tmp/b")  # doctest: +SKIP
-        >>> [(c.name, c.before, c.target) for c in plan.classes][:1]  # doctest: +SKIP
-        [('angry', 3995, 10000)]
-    """
-    source, out = Path(data).resolve(), Path(out).resolve()
-    if out == source or source in out.parents or out in source.parents:
-        raise FerError(f"{out}: 'out' must be a new folder outside the source dataset {source}")
-    classes = dataset_classes(source)
-    _check_target_classes(recipe, classes, source)
-    _check_target_limits(recipe, classes)
-    fingerprint = hashlib.sha256()
-    plans = []
-    for name in classes:
-        folder = source / "train" / name
-        entries = _image_files(folder) if folder.is_dir() else []
-        if not entries:
-            raise FerError(f"{folder}: empty class folder (no image files to keep or augment)")
-        sizes = {}
-        for e in entries:
-            st = e.stat()
-            sizes[e.name] = st.st_size
-            fingerprint.update(f"train/{name}/{e.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-        plans.append(_plan_class(recipe, name, sizes))
-    carried = []
-    for split in SPLITS:
-        if split == "train" or not (source / split).is_dir():
-            continue
-        for name in list_classes(source / split):
-            for e in _image_files(source / split / name):
-                st = e.stat()
-                carried.append(f"{split}/{name}/{e.name}")
-                fingerprint.update(f"{carried[-1]}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    plan = BalancePlan(recipe, source, out, tuple(plans), tuple(carried), fingerprint.hexdigest())
-    for c in plan.classes:
-        clash = {Path(p).name for p in c.kept} & {plan.aug_name(c.name, n) for n in range(len(c.sources))}
-        if clash:
-            raise FerError(
-                f"{source / 'train' / c.name / sorted(clash)[0]}: source file name collides with a generated "
-                "image name; balance the original dataset, not a balanced one"
-            )
-    return plan
-
-
-def _check_target_classes(recipe: Recipe, classes: Sequence[str], source: Path) -> None:
-    if isinstance(recipe.target, int):
-        return
-    where = recipe.file or "recipe"
-    problems = [
-        problem(
-            where, f"{field_name('target.' + k)}: no class {shown(k)} in {source / 'train'}{did_you_mean(k, classes)}"
-        )
-        for k in recipe.target
-        if k not in classes
-    ]
-    problems += [problem(where, f"'target' has no count for class '{c}'") for c in classes if c not in recipe.target]
-    if problems:
-        raise FerError(problems)
-
-
-def _check_target_limits(recipe: Recipe, classes: Sequence[str]) -> None:
-    where = recipe.file or "recipe"
-    message = describe_target(recipe.target)
-    if message is None:
-        total = sum(recipe.target_for(c) for c in classes)
-        if total > MAX_IMAGES:
-            message = f"target: got {total:,} train images in total ({len(classes)} classes); limit {MAX_IMAGES:,}"
-    if message:
-        raise FerError(problem(where, message))
-
-
-def _plan_class(recipe: Recipe, name: str, sizes: dict[str, int]) -> ClassPlan:
-    target = recipe.target_for(name)
-    files = sorted(sizes)
-    extra = len(files) - target
-    trimmed: list[str] = []
-    if extra > 0:
-        if recipe.trim == "smallest_first":
-            # Smallest files first: in FER2013 these are mostly blank or near-uniform frames.
-            trimmed = sorted(files, key=lambda f: (sizes[f], f))[:extra]
-        else:
-            trimmed = [files[i] for i in _class_rng(recipe.seed, name, 1).choice(len(files), extra, replace=False)]
-    dropped = set(trimmed)
-    kept = [f for f in files if f not in dropped]
-    # Cycle through the originals in a seeded order: every original is used about
-    # equally often, and a class needing fewer images than it has gets a random subset.
-    order = _class_rng(recipe.seed, name, 2).permutation(len(kept))
-    sources = [kept[order[n % len(kept)]] for n in range(max(0, -extra))]
-    rel = f"train/{name}/"
-    return ClassPlan(
-        name,
-        target,
-        tuple(rel + f for f in kept),
-        tuple(sorted(rel + f for f in trimmed)),
-        tuple(rel + f for f in sources),
-    )
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:
@@ -318,7 +154,7 @@ def balance(
         write_json_atomic(staging / BALANCE_MANIFEST_FILE, _manifest(plan, STATUS_BUILDING))
         _link_all(plan, progress)
         tasks = _pending_tasks(plan)
-        _generate(tasks, recipe, workers, progress)
+        generate(tasks, recipe, workers, progress)
         generated = len(tasks)
         _verify(plan)
         write_json_atomic(staging / BALANCE_MANIFEST_FILE, _manifest(plan, STATUS_COMPLETE))
@@ -399,108 +235,11 @@ def _pending_tasks(plan: BalancePlan) -> list[tuple[str, str, int]]:
     return tasks
 
 
-# Per-process pipeline: each worker builds it once (from the recipe) in its initializer.
-_PIPELINE = None
-_FORMAT = "png"
-
-
-def _init_worker(augmentations: dict[str, Any], output_format: str) -> None:
-    global _PIPELINE, _FORMAT
-    import cv2
-
-    from fer_keras.data.recipe import build_pipeline
-
-    cv2.setNumThreads(1)  # one process per core already; OpenCV threads would oversubscribe
-    _PIPELINE, _FORMAT = build_pipeline(augmentations), output_format
-
-
-def _run_chunk(chunk: Sequence[tuple[str, str, int]]) -> int:
-    for src, dst, seed in chunk:
-        augment_file(_PIPELINE, src, dst, seed, _FORMAT)
-    return len(chunk)
-
-
-def augment_file(pipeline, src: str, dst: str, seed: int, output_format: str = "png") -> None:
-    """Write one augmented copy of ``src`` to ``dst`` (atomically), reproducible from ``seed``.
-
-    The image keeps its size and its colour mode (grayscale stays 1 channel).
-    """
-    import cv2
-    import numpy as np
-    from PIL import Image, ImageOps
-
-    from fer_keras.data.images import to_mode
-    from fer_keras.data.recipe import reseed
-
-    try:
-        with Image.open(src) as img:
-            img = ImageOps.exif_transpose(img)
-            gray = img.mode in ("1", "L", "LA", "I", "I;16", "F")
-            image = np.asarray(to_mode(img, "grayscale" if gray else "rgb"))
-    except Exception as err:  # noqa: BLE001 - any decode failure names the file
-        raise FerError(f"{src}: cannot read image ({type(err).__name__}: {err})") from None
-    reseed(pipeline, seed)
-    result = pipeline(image=image)["image"]
-    if result.ndim == 3 and result.shape[2] == 3:
-        result = cv2.cvtColor(result, cv2.COLOR_RGB2BGR)
-    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if output_format == "jpg" else []
-    ok, encoded = cv2.imencode(f".{output_format}", result, params)
-    if not ok:
-        raise FerError(f"{dst}: OpenCV could not encode the image as {output_format}")
-    # Temp name + rename, so a killed build never leaves a half-written image under a
-    # final name. No fsync: it would cost more than the image; a crash of the whole
-    # machine is the one case where a resumed build may need its output folder removed.
-    tmp = os.path.join(os.path.dirname(dst), f".{os.path.basename(dst)}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(np.asarray(encoded).tobytes())
-    os.replace(tmp, dst)
-
-
-def _generate(tasks: list[tuple[str, str, int]], recipe: Recipe, workers: int, progress) -> None:
-    if not tasks:
-        return
-    bar = progress(total=len(tasks), desc="augmenting", unit="img") if progress else None
-    size = max(8, min(256, len(tasks) // (workers * 8) or 1))
-    chunks = [tasks[i : i + size] for i in range(0, len(tasks), size)]
-    try:
-        if workers == 1:
-            _init_worker(recipe.augmentations, recipe.output_format)
-            for chunk in chunks:
-                done = _run_chunk(chunk)
-                if bar is not None:
-                    bar.update(done)
-            return
-        # fork: workers start in ~50 ms with albumentations already imported, and callers
-        # need no ``if __name__ == "__main__"`` guard; forkserver/spawn cost ~2 s of imports
-        # per build. The workers only run PIL/OpenCV/albumentations code, never the
-        # parent's threads (tqdm's monitor), so forking a threaded parent is safe here.
-        sys.stdout.flush()  # a forked worker would otherwise write the parent's buffered output again
-        sys.stderr.flush()
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else None)
-        with ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_init_worker, initargs=(recipe.augmentations, recipe.output_format)
-        ) as pool:
-            futures = [pool.submit(_run_chunk, chunk) for chunk in chunks]
-            try:
-                for future in as_completed(futures):
-                    done = future.result()
-                    if bar is not None:
-                        bar.update(done)
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
-    finally:
-        if bar is not None:
-            bar.close()
-
-
 def _verify(plan: BalancePlan) -> None:
     # Cheap final check that the staging folder holds exactly the planned train split.
     for c in plan.classes:
         folder = plan.staging / "train" / c.name
-        count = len(_image_files(folder))
+        count = len(image_entries(folder))
         if count != c.target:
             raise RuntimeError(f"{folder}: expected {c.target} images after balancing, found {count}")
 

@@ -1,155 +1,45 @@
 """Moving dataset files aside and back, without ever losing one (``clean --apply``, ``restore``).
 
 Files move from ``<root>/<rel>`` to ``<quarantine>/<rel>``. Before the first move
-every planned move is appended to ``journal.jsonl`` (path, size, sha256, reason)
-and fsynced; after the last one ``manifest.json`` lists the quarantined files.
+every planned move is journaled and fsynced; after the last one the manifest lists
+the quarantined files (the folder's files and checks: :mod:`fer_keras.data.quarantine_folder`).
 Restore trusts neither file to be complete: for each journaled path it looks at
 where the bytes actually are, so an apply or restore interrupted at any point
 (even mid-copy across file systems, where a file may exist in both places) is
 finished by running restore again. A file is only ever deleted when an identical
 copy (same sha256) exists at the other place.
 
-A quarantine folder is recognised by its marker file (``fer_quarantine.json``, written
-before the journal), which names the dataset it belongs to. Restore refuses any other
-folder, and any quarantine of another dataset, and removes only what apply made: the
-journal, the manifest, the empty sub-folders of journaled paths, and the quarantine
-folder itself once nothing but the marker is left. Quarantines from before the marker
-existed are recognised by their manifest, which names the dataset too.
+Restore refuses any folder that is not the quarantine of this dataset, and removes
+only what apply made: the journal, the manifest, the empty sub-folders of journaled
+paths, and the quarantine folder itself once nothing but the marker is left.
 """
 
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import shutil
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fer_keras.atomic import write_json_atomic, write_text_atomic
-from fer_keras.constants import (
-    QUARANTINE_JOURNAL_FILE,
-    QUARANTINE_MANIFEST_FILE,
-    QUARANTINE_MARKER_FILE,
-    QUARANTINE_SUFFIX,
+from fer_keras.atomic import write_text_atomic
+from fer_keras.constants import QUARANTINE_JOURNAL_FILE, QUARANTINE_MANIFEST_FILE, QUARANTINE_MARKER_FILE
+from fer_keras.data.quarantine_folder import (
+    append_journal,
+    check_quarantine,
+    now,
+    read_journal,
+    read_manifest,
+    relpath,
+    write_manifest,
+    write_marker,
 )
+from fer_keras.data.quarantine_folder import default_quarantine as default_quarantine  # re-exported for callers
 from fer_keras.errors import FerError
-
-
-def default_quarantine(root: str | os.PathLike) -> Path:
-    """``<root>.quarantine`` beside the dataset (outside it, so scans never see it)."""
-    root = Path(root).resolve()
-    return root.with_name(root.name + QUARANTINE_SUFFIX)
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
-def _resolve(root: str | os.PathLike, quarantine: str | os.PathLike | None) -> tuple[Path, Path]:
-    root = Path(root).resolve()
-    qdir = Path(quarantine).resolve() if quarantine else default_quarantine(root)
-    if not root.is_dir():
-        raise FerError(f"{root}: dataset folder not found")
-    if qdir == root or qdir.is_relative_to(root) or root.is_relative_to(qdir):
-        raise FerError(f"--quarantine: must be outside the dataset folder {root}; got {qdir}")
-    return root, qdir
-
-
-def check_quarantine(
-    root: str | os.PathLike, quarantine: str | os.PathLike | None = None, restoring: bool = False
-) -> tuple[Path, Path]:
-    """Check a quarantine folder for ``root`` before anything is read, moved or written.
-
-    For ``clean --apply`` the folder may be missing, an empty folder, or a quarantine of
-    this dataset; for restore it must be a quarantine of this dataset.
-
-    Returns:
-        The resolved ``(dataset folder, quarantine folder)``.
-
-    Raises:
-        FerError: a missing dataset, a quarantine inside it (or the reverse), a file,
-            a folder not made by ``clean --apply``, or the quarantine of another dataset.
-
-    Example:
-        >>> check_quarantine("data/demo")  # doctest: +SKIP
-        (PosixPath('.../data/demo'), PosixPath('.../data/demo.quarantine'))
-    """
-    root, qdir = _resolve(root, quarantine)
-    if not qdir.exists() and not qdir.is_symlink():
-        if restoring:
-            raise FerError(
-                f"{qdir}: no quarantine folder (nothing to restore; pass --quarantine PATH if it is elsewhere)"
-            )
-        return root, qdir
-    if not qdir.is_dir():
-        raise FerError(f"{qdir}: --quarantine must be a folder; this is a file")
-    owner = _owner(qdir)
-    if owner is None:
-        if restoring or any(qdir.iterdir()):
-            raise FerError(
-                f"{qdir}: not a quarantine made by fer-data clean --apply (no {QUARANTINE_MARKER_FILE}); "
-                "refusing to use it (pick another --quarantine)"
-            )
-    elif owner != str(root):
-        raise FerError(f"{qdir}: the quarantine of the dataset {owner}, not of {root}; refusing to use it")
-    return root, qdir
-
-
-def _owner(qdir: Path) -> str | None:
-    """The dataset a quarantine folder belongs to, from its marker (or legacy manifest); ``None`` if neither."""
-    marker = qdir / QUARANTINE_MARKER_FILE
-    if marker.exists():
-        try:
-            data = json.loads(marker.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise FerError(f"{marker}: unreadable quarantine marker ({err})") from err
-        dataset = data.get("dataset") if isinstance(data, dict) else None
-        if not isinstance(dataset, str):
-            raise FerError(f"{marker}: 'dataset' must be the path of the dataset folder; got {dataset!r}")
-        return dataset
-    # Quarantines made before the marker existed: a complete one has a manifest naming its dataset.
-    try:
-        data = json.loads((qdir / QUARANTINE_MANIFEST_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if isinstance(data, dict) and data.get("format_version") == 1 and isinstance(data.get("files"), list):
-        dataset = data.get("dataset")
-        return dataset if isinstance(dataset, str) else None
-    return None
-
-
-def _write_marker(qdir: Path, root: Path) -> None:
-    write_json_atomic(
-        qdir / QUARANTINE_MARKER_FILE,
-        {
-            "format_version": 1,
-            "dataset": str(root),
-            "created_at": _now(),
-            "made_by": "fer-data clean --apply",
-            "restore": f"fer-data restore {root} --quarantine {qdir}",
-        },
-    )
-
-
-def _relpath(rel: str) -> str:
-    """Refuse absolute paths and ``..``: every journaled path stays inside its folder."""
-    parts = Path(rel).parts
-    if not parts or Path(rel).is_absolute() or ".." in parts:
-        raise FerError(f"quarantine: 'path' must be relative to the dataset folder; got {rel!r}")
-    return Path(rel).as_posix()
+from fer_keras.hashing import sha256_file
 
 
 def move_file(src: Path, dst: Path) -> None:
@@ -199,7 +89,7 @@ def plan_quarantine(
     root, qdir = check_quarantine(root, quarantine)
     problems, entries = [], []
     for rel, reason in moves:
-        rel = _relpath(rel)
+        rel = relpath(rel)
         src, dst = root / rel, qdir / rel
         if not src.is_file():
             problems.append(f"{src}: not found (already moved? rerun fer-data clean for a fresh plan)")
@@ -221,21 +111,17 @@ def apply_quarantine(plan: QuarantinePlan, progress=None) -> dict[str, Any]:
     qdir.mkdir(parents=True, exist_ok=True)
     # The marker before the journal: a folder holding a journal is always recognisably ours.
     if not (qdir / QUARANTINE_MARKER_FILE).is_file():
-        _write_marker(qdir, root)
-    stamp = _now()
+        write_marker(qdir, root)
+    stamp = now()
     # Journal first: whatever happens next, restore knows every file that may have moved.
-    with open(qdir / QUARANTINE_JOURNAL_FILE, "a", encoding="utf-8") as journal:
-        for e in plan.entries:
-            journal.write(json.dumps({**e, "at": stamp}) + "\n")
-        journal.flush()
-        os.fsync(journal.fileno())
+    append_journal(qdir, plan.entries, stamp)
     for e in plan.entries:
         move_file(root / e["path"], qdir / e["path"])
         if progress is not None:
             progress.update(1)
     files = {f["path"]: f for f in read_manifest(qdir)["files"]}
     files.update({e["path"]: {**e, "moved_at": stamp} for e in plan.entries})
-    _write_manifest(qdir, root, list(files.values()))
+    write_manifest(qdir, root, list(files.values()))
     return summary
 
 
@@ -265,52 +151,6 @@ def quarantine_files(
     return plan.summary() if dry_run else apply_quarantine(plan, progress)
 
 
-def read_manifest(qdir: str | os.PathLike) -> dict[str, Any]:
-    """The manifest of a quarantine folder (an empty one when there is none yet)."""
-    path = Path(qdir) / QUARANTINE_MANIFEST_FILE
-    if not path.is_file():
-        return {"format_version": 1, "files": []}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise FerError(f"{path}: unreadable manifest ({err})") from err
-    if not isinstance(data, dict) or not isinstance(data.get("files"), list):
-        raise FerError(f"{path}: 'files' must be a list of moved files; got {type(data).__name__}")
-    return data
-
-
-def _write_manifest(qdir: Path, root: Path, files: list[dict[str, Any]]) -> None:
-    write_json_atomic(
-        qdir / QUARANTINE_MANIFEST_FILE,
-        {
-            "format_version": 1,
-            "dataset": str(root),
-            "updated_at": _now(),
-            "restore": f"fer-data restore {root} --quarantine {qdir}",
-            "files": sorted(files, key=lambda f: f["path"]),
-        },
-    )
-
-
-def _journal(qdir: Path) -> dict[str, dict[str, Any]]:
-    """Every journaled move by path (the latest wins), merged with the manifest."""
-    path = qdir / QUARANTINE_JOURNAL_FILE
-    try:
-        entries = {f["path"]: f for f in read_manifest(qdir)["files"]}
-    except FerError:
-        if not path.is_file():
-            raise
-        entries = {}  # the journal alone lists every move; the manifest is its summary
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue  # a torn last line from a crash mid-write: that move never started
-            entries[entry["path"]] = entry
-    return entries
-
-
 def restore_files(
     root: str | os.PathLike,
     quarantine: str | os.PathLike | None = None,
@@ -338,15 +178,15 @@ def restore_files(
         {'quarantine': '.../demo.quarantine', 'restored': 1, 'already_in_place': 0}
     """
     root, qdir = check_quarantine(root, quarantine, restoring=True)
-    entries = _journal(qdir)
+    entries = read_journal(qdir)
     if not dry_run and not (qdir / QUARANTINE_MARKER_FILE).is_file():
-        _write_marker(qdir, root)  # a quarantine from before the marker: mark it as checked above
+        write_marker(qdir, root)  # a quarantine from before the marker: mark it as checked above
     if progress is not None:
         progress.total = len(entries)
         progress.refresh()
     restored, in_place, problems, remaining = 0, 0, [], []
     for rel, entry in sorted(entries.items()):
-        src, dst = qdir / _relpath(rel), root / _relpath(rel)
+        src, dst = qdir / relpath(rel), root / relpath(rel)
         issue = _restore_one(src, dst, entry["sha256"], dry_run)
         if issue is None:
             restored += 1
@@ -363,7 +203,7 @@ def restore_files(
             raise FerError(problems)
         return summary
     if remaining:
-        _write_manifest(qdir, root, remaining)
+        write_manifest(qdir, root, remaining)
         write_text_atomic(qdir / QUARANTINE_JOURNAL_FILE, "".join(json.dumps(e) + "\n" for e in remaining))
         raise FerError([*problems, f"{len(problems)} file(s) kept in {qdir}; {restored} restored"])
     (qdir / QUARANTINE_MANIFEST_FILE).unlink(missing_ok=True)

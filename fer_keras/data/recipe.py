@@ -21,9 +21,7 @@ of the augmentation pipeline must be finite.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
-import json
 import math
 import os
 import warnings
@@ -32,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from fer_keras.errors import FerError, did_you_mean, problem
+from fer_keras.hashing import sha256_json
 from fer_keras.validation import (
     MAX_CLASSES,
     MAX_SEED,
@@ -80,8 +79,8 @@ class Recipe:
     def sha256(self) -> str:
         """Hash of the fields that determine the output (not ``name``/``description``)."""
         data = {f: getattr(self, f) for f in HASHED_FIELDS}
-        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        # ensure_ascii=True: the digest balance manifests and build keys have always recorded.
+        return sha256_json(data, ensure_ascii=True)
 
     def build_pipeline(self):
         """Instantiate the albumentations pipeline (an ``A.Compose``); imports albumentations."""

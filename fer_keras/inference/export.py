@@ -7,30 +7,18 @@ temporary name, run on sample images next to the Keras model, and renamed into
 place only when the largest difference of probabilities is within tolerance; a
 JSON sidecar (``<export file>.json``) records what was checked.
 
-Converters (tested with TF 2.21, Keras 3.15, tf2onnx 1.17, onnx 1.23):
-
-- SavedModel: ``keras.export.ExportArchive`` with a ``serving_default`` signature
-  ``pixels -> {"probabilities"}``.
-- TFLite: ``tf.lite.TFLiteConverter.from_saved_model`` on that same SavedModel
-  (float32, no quantization), so the TFLite signature has the same names.
-- ONNX: ``model.export(format="onnx")`` (Keras drives tf2onnx and patches it for
-  numpy 2), then the output and batch dimension are renamed with ``onnx``.
-
-TensorFlow, onnx and tf2onnx are imported only when an export runs.
+This module plans an export (arguments, output path, sample images), runs the parity
+check and writes the sidecar; the converters themselves and :func:`load_export` are
+:mod:`fer_keras.inference.export_formats` (``FORMATS``, ``OUTPUT_NAMES``, ``SIGNATURE`` and
+``load_export`` are importable from here too, as before). TensorFlow, onnx and tf2onnx are imported only when an export runs.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import json
 import os
-import tempfile
 import time
-import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -43,19 +31,24 @@ from fer_keras.constants import (
     EXPORT_OUTPUT_NAME,
     EXPORT_SIDECAR_SUFFIX,
     MODEL_FILE,
-    ONNX_FILE,
-    SAVEDMODEL_DIR,
-    TFLITE_FILE,
 )
 from fer_keras.data.demo import draw_face
 from fer_keras.data.folders import is_image_file
 from fer_keras.data.images import load_images, to_array
 from fer_keras.errors import FerError, problem
+from fer_keras.inference.export_formats import (
+    FORMATS,
+    OUTPUT_NAMES,
+    SIGNATURE,
+    converter_versions,
+    is_savedmodel,
+    is_savedmodel_staging,
+    load_export,
+    write_export,
+)
 from fer_keras.model.model_folder import ModelInfo, load_keras_model, read_model_info
 from fer_keras.validation import check_choice, check_float, check_int
 
-FORMATS: tuple[str, ...] = ("onnx", "tflite", "savedmodel")
-OUTPUT_NAMES: dict[str, str] = {"onnx": ONNX_FILE, "tflite": TFLITE_FILE, "savedmodel": SAVEDMODEL_DIR}
 DEFAULT_OPSET = 17
 # tf2onnx 1.17 converts to opsets up to 18; 13 is the oldest onnxruntime still optimises well.
 MIN_OPSET, MAX_OPSET = 13, 18
@@ -63,13 +56,9 @@ DEFAULT_TOLERANCE = 1e-4
 DEFAULT_NUM_SAMPLES = 32
 MAX_NUM_SAMPLES = 4096
 SAMPLE_SEED = 0
-SIGNATURE = "serving_default"
 # Steps reported to ``progress.update(1)`` by :func:`export_model`.
 STEPS: tuple[str, ...] = ("load model", "convert", "check parity", "write sidecar")
 SIDECAR_VERSION = 1
-# What a TensorFlow SavedModel folder holds (keras.export.ExportArchive.write_out).
-SAVEDMODEL_PB = "saved_model.pb"
-SAVEDMODEL_ENTRIES: tuple[str, ...] = (SAVEDMODEL_PB, "fingerprint.pb", "variables", "assets")
 
 
 @dataclass(frozen=True)
@@ -249,16 +238,15 @@ def run_plan(plan: ExportPlan, progress: Any = None) -> ExportResult:
     pixels = plan.samples.astype(np.float32)
     reference = np.asarray(model.predict_on_batch(pixels))
     step(1)
-    writer = {"onnx": _write_onnx, "tflite": _write_tflite, "savedmodel": _write_savedmodel}[plan.format]
     # What an earlier, killed export to this same target left beside it (the staging names below).
     if plan.format == "savedmodel":
-        remove_stale_temps(plan.path, is_ours_dir=_is_savedmodel_staging)
+        remove_stale_temps(plan.path, is_ours_dir=is_savedmodel_staging)
     else:
         remove_stale_temps(plan.path, suffix=plan.path.suffix)
     remove_stale_temps(plan.sidecar)
     staging = atomic_dir(plan.path) if plan.format == "savedmodel" else atomic_path(plan.path, suffix=plan.path.suffix)
     with staging as tmp:
-        writer(model, plan, tmp)
+        write_export(model, plan.format, plan.info, tmp, plan.opset)
         step(1)
         run = load_export(tmp, plan.format)
         # The whole batch and a batch of one: proves the batch dimension is dynamic.
@@ -282,30 +270,6 @@ def run_plan(plan: ExportPlan, progress: Any = None) -> ExportResult:
     return result
 
 
-def load_export(path: str | os.PathLike, fmt: str) -> Callable[[np.ndarray], np.ndarray]:
-    """Load an export of this module: returns ``pixels (N, H, W, C) -> probabilities (N, K)``.
-
-    Example:
-        >>> run = load_export("models/best_model/model.tflite", "tflite")  # doctest: +SKIP
-        >>> run(np.zeros((2, 48, 48, 1), np.float32)).shape  # doctest: +SKIP
-        (2, 7)
-    """
-    check_choice("format", fmt, FORMATS)
-    path = str(path)
-    if fmt == "onnx":
-        import onnxruntime as ort
-
-        session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-        return lambda x: session.run([EXPORT_OUTPUT_NAME], {EXPORT_INPUT_NAME: np.asarray(x, np.float32)})[0]
-    if fmt == "tflite":
-        runner = _tflite_interpreter(path).get_signature_runner(SIGNATURE)
-        return lambda x: runner(**{EXPORT_INPUT_NAME: np.asarray(x, np.float32)})[EXPORT_OUTPUT_NAME]
-    import tensorflow as tf
-
-    signature = tf.saved_model.load(path).signatures[SIGNATURE]
-    return lambda x: signature(**{EXPORT_INPUT_NAME: tf.constant(x, tf.float32)})[EXPORT_OUTPUT_NAME].numpy()
-
-
 def _resolve_output(model_dir: Path, fmt: str, out: str | os.PathLike | None) -> Path:
     path = default_output(model_dir, fmt) if out is None else Path(out)
     if fmt != "savedmodel":
@@ -313,17 +277,8 @@ def _resolve_output(model_dir: Path, fmt: str, out: str | os.PathLike | None) ->
     if path.is_file():
         raise FerError(problem(str(path), "is a file; a SavedModel export is a folder"))
     # Replacing a folder deletes it: only ever replace an earlier SavedModel.
-    check_replaceable(path, _is_savedmodel, "a SavedModel")
+    check_replaceable(path, is_savedmodel, "a SavedModel")
     return path
-
-
-def _is_savedmodel(folder: Path) -> bool:
-    return (folder / SAVEDMODEL_PB).is_file()
-
-
-def _is_savedmodel_staging(folder: Path) -> bool:
-    """A SavedModel, or the staging folder of one whose export was killed (only SavedModel entries)."""
-    return _is_savedmodel(folder) or all(entry.name in SAVEDMODEL_ENTRIES for entry in folder.iterdir())
 
 
 def _readable(path: Path) -> None:
@@ -334,104 +289,11 @@ def _readable(path: Path) -> None:
         item.chmod((0o777 if item.is_dir() else 0o666) & ~umask)
 
 
-def _input_spec(plan: ExportPlan):
-    import tensorflow as tf
-
-    return tf.TensorSpec((None, *plan.info.input_shape), tf.float32, name=EXPORT_INPUT_NAME)
-
-
-def _write_savedmodel(model, plan: ExportPlan, out: Path) -> None:
-    import keras
-
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint(
-        name=SIGNATURE,
-        fn=lambda pixels: {EXPORT_OUTPUT_NAME: model(pixels, training=False)},
-        input_signature=[_input_spec(plan)],
-    )
-    archive.write_out(str(out), verbose=False)
-
-
-def _write_tflite(model, plan: ExportPlan, out: Path) -> None:
-    import tensorflow as tf
-
-    # Converting the SavedModel (not the Keras model) carries its signature names over.
-    with tempfile.TemporaryDirectory(prefix="fer_export_") as tmp:
-        _write_savedmodel(model, plan, Path(tmp) / SAVEDMODEL_DIR)
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(Path(tmp) / SAVEDMODEL_DIR))
-        out.write_bytes(converter.convert())
-
-
-def _write_onnx(model, plan: ExportPlan, out: Path) -> None:
-    try:
-        import onnx
-        import tf2onnx  # noqa: F401 - Keras imports it; fail early with a clear message
-    except ImportError as err:
-        raise FerError(f"ONNX export needs the onnx and tf2onnx packages (pip install onnx tf2onnx): {err}") from None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Keras' numpy-2 shim for tf2onnx warns about np.object
-        model.export(
-            str(out), format="onnx", input_signature=[_input_spec(plan)], opset_version=plan.opset, verbose=False
-        )
-    proto = onnx.load(str(out))
-    graph = proto.graph
-    initializers = {init.name for init in graph.initializer}
-    inputs = [value for value in graph.input if value.name not in initializers]
-    if len(inputs) != 1 or len(graph.output) != 1:
-        raise RuntimeError(
-            f"expected 1 input and 1 output in the ONNX graph; got {len(inputs)} and {len(graph.output)}"
-        )
-    # tf2onnx names the output after the TF tensor ('Identity:0'); give it the contract name.
-    old = graph.output[0].name
-    for node in graph.node:
-        node.output[:] = [EXPORT_OUTPUT_NAME if name == old else name for name in node.output]
-        node.input[:] = [EXPORT_OUTPUT_NAME if name == old else name for name in node.input]
-    graph.output[0].name = EXPORT_OUTPUT_NAME
-    for value in (inputs[0], graph.output[0]):
-        value.type.tensor_type.shape.dim[0].dim_param = "batch"
-    info = plan.info
-    proto.doc_string = "fer_keras facial expression model: raw pixels in, class probabilities out"
-    onnx.helper.set_model_props(
-        proto,
-        {
-            "class_names": json.dumps(list(info.class_names)),
-            "input_size": json.dumps(list(info.input_size)),
-            "color_mode": info.color_mode,
-            "input": f"{EXPORT_INPUT_NAME}: float32 (batch, H, W, C) raw pixels in [0, 255]",
-            "output": f"{EXPORT_OUTPUT_NAME}: float32 (batch, classes)",
-        },
-    )
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(out))
-
-
-def _tflite_interpreter(path: str):
-    try:
-        from ai_edge_litert.interpreter import Interpreter  # TensorFlow's designated successor
-    except ImportError:
-        import tensorflow as tf
-
-        Interpreter = tf.lite.Interpreter  # noqa: N806
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # TF 2.21 announces tf.lite.Interpreter's move to ai_edge_litert
-        return Interpreter(model_path=path)
-
-
 def _max_diff(a: np.ndarray, b: np.ndarray) -> float:
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a.shape != b.shape:
         raise RuntimeError(f"exported model returned shape {a.shape}; Keras returned {b.shape}")
     return float(np.abs(a - b).max())
-
-
-def _versions(fmt: str) -> dict[str, str]:
-    packages = {"onnx": ("tf2onnx", "onnx", "onnxruntime"), "tflite": ("ai-edge-litert",), "savedmodel": ()}[fmt]
-    out = {}
-    for name in ("tensorflow", "tensorflow-cpu", "keras", *packages):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            out[name] = metadata.version(name)
-    return out
 
 
 def _sidecar(result: ExportResult) -> dict[str, Any]:
@@ -465,7 +327,7 @@ def _sidecar(result: ExportResult) -> dict[str, Any]:
             "tolerance": plan.tolerance,
             "top1_agreement": result.top1_agreement,
         },
-        "versions": _versions(plan.format),
+        "versions": converter_versions(plan.format),
         "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "seconds": round(result.seconds, 2),
     }

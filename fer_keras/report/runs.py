@@ -54,7 +54,10 @@ class Run:
     """One readable history file.
 
     ``curves`` maps each metric of ``fer_keras.training.history.METRIC_KEYS`` to a float array
-    (``NaN`` where a value is missing or not a number).
+    (``NaN`` where a value is missing or not a number). ``config`` is the history's ``config`` as
+    recorded, read tolerantly with ``.get``: not a :class:`~fer_keras.training.config.TrainConfig`,
+    because the report lists every history file, including those of older versions and partial
+    or foreign records that would not resolve (a missing field falls back to the run name).
     """
 
     path: Path

@@ -6,7 +6,7 @@ class labels always in the model's recorded order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -43,30 +43,38 @@ def confusion_matrices(counts: np.ndarray, normalized: np.ndarray, class_names: 
     return to_data_uri(fig)
 
 
-def _curve_axes(plt):
+def _curve_figure(
+    curves: dict,
+    class_names: Sequence[str],
+    x: str,
+    y: str,
+    score: Callable[[dict], str],
+    averages: Sequence[tuple[str, str]],
+):
+    """A figure with one thin line per class, then the ``(key, linestyle)`` averages in black.
+
+    Each curve is ``curves["per_class"][name]`` (or ``curves[key]``) with arrays under ``x``
+    and ``y``; ``score(curve)`` goes in its legend label. Classes without a curve are skipped.
+    Returns ``(fig, ax)``.
+    """
+    plt, _ = plt_sns()
     fig, ax = plt.subplots(figsize=(5.2, 4.2))
+    for name in class_names:
+        c = curves["per_class"].get(name)
+        if c is not None:
+            ax.plot(c[x], c[y], linewidth=1, label=f"{name} ({score(c)})")
+    for key, style in averages:
+        c = curves.get(key)
+        if c is not None:
+            ax.plot(c[x], c[y], color="black", linestyle=style, linewidth=1.6, label=f"{key}-average ({score(c)})")
     return fig, ax
 
 
 def roc_curves(curves: dict, class_names: Sequence[str]) -> str:
     """One-vs-rest ROC per class plus micro and macro averages, AUC in the legend."""
-    plt, _ = plt_sns()
-    fig, ax = _curve_axes(plt)
-    for name in class_names:
-        c = curves["per_class"].get(name)
-        if c is not None:
-            ax.plot(c["fpr"], c["tpr"], linewidth=1, label=f"{name} ({c['auc']:.3f})")
-    for key, style in (("micro", "--"), ("macro", ":")):
-        c = curves.get(key)
-        if c is not None:
-            ax.plot(
-                c["fpr"],
-                c["tpr"],
-                color="black",
-                linestyle=style,
-                linewidth=1.6,
-                label=f"{key}-average ({c['auc']:.3f})",
-            )
+    fig, ax = _curve_figure(
+        curves, class_names, "fpr", "tpr", lambda c: f"{c['auc']:.3f}", (("micro", "--"), ("macro", ":"))
+    )
     ax.plot([0, 1], [0, 1], color="grey", linewidth=0.6)
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
@@ -76,22 +84,9 @@ def roc_curves(curves: dict, class_names: Sequence[str]) -> str:
 
 def pr_curves(curves: dict, class_names: Sequence[str]) -> str:
     """Precision-recall per class plus the micro average, average precision in the legend."""
-    plt, _ = plt_sns()
-    fig, ax = _curve_axes(plt)
-    for name in class_names:
-        c = curves["per_class"].get(name)
-        if c is not None:
-            ax.plot(c["recall"], c["precision"], linewidth=1, label=f"{name} (AP {c['ap']:.3f})")
-    c = curves.get("micro")
-    if c is not None:
-        ax.plot(
-            c["recall"],
-            c["precision"],
-            color="black",
-            linestyle="--",
-            linewidth=1.6,
-            label=f"micro-average (AP {c['ap']:.3f})",
-        )
+    fig, ax = _curve_figure(
+        curves, class_names, "recall", "precision", lambda c: f"AP {c['ap']:.3f}", (("micro", "--"),)
+    )
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
     ax.set_xlim(0, 1)

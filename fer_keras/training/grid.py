@@ -31,8 +31,8 @@ from typing import Any
 
 from fer_keras.constants import STATUS_DONE, STATUS_FAILED, STATUS_INTERRUPTED, STATUS_RUNNING, VARIANTS
 from fer_keras.errors import FerError, did_you_mean, problem
-from fer_keras.training.config import resolve_config
-from fer_keras.training.history import history_path, is_finished, read_history
+from fer_keras.training.config import TrainConfig, resolve_config
+from fer_keras.training.history import is_finished, read_history
 from fer_keras.validation import (
     MAX_GRID_RUNS,
     describe_limit,
@@ -120,7 +120,7 @@ def describe_runs(grid: dict[str, Any]) -> str | None:
     return describe_limit("runs", count, MAX_GRID_RUNS)
 
 
-def expand_grid(grid: dict[str, Any], overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def expand_grid(grid: dict[str, Any], overrides: dict[str, Any] | None = None) -> list[TrainConfig]:
     """All runs of a grid as resolved configs, in file order.
 
     ``overrides`` (from command-line flags) replace file values on every run.
@@ -141,7 +141,7 @@ def expand_grid(grid: dict[str, Any], overrides: dict[str, Any] | None = None) -
     datasets = grid.get("datasets", {})
     overrides = overrides or {}
     problems: list[str] = []
-    runs: list[dict[str, Any]] = []
+    runs: list[TrainConfig] = []
     seen: dict[str, int] = {}
     for block in blocks:
         merged = {**axes, **block}
@@ -165,22 +165,22 @@ def expand_grid(grid: dict[str, Any], overrides: dict[str, Any] | None = None) -
             except FerError as err:
                 problems.extend(err.problems)
                 continue
-            if config["name"] in seen:
-                problems.append(problem(where, f"two runs share the name {config['name']!r}"))
-            seen[config["name"]] = len(runs)
+            if config.name in seen:
+                problems.append(problem(where, f"two runs share the name {config.name!r}"))
+            seen[config.name] = len(runs)
             runs.append(config)
     if problems:
         raise FerError(sorted(set(problems), key=problems.index))
     return runs
 
 
-def run_status(config: dict[str, Any]) -> str:
+def run_status(config: TrainConfig) -> str:
     """todo / done / failed / interrupted, from the run's history file.
 
     A history still marked ``running`` belongs to a process that died (or is
     running elsewhere); it resumes like an interrupted one.
     """
-    path = history_path(config["history_dir"], config["name"])
+    path = config.history_file
     if not path.exists():
         return STATUS_TODO
     try:
@@ -188,34 +188,34 @@ def run_status(config: dict[str, Any]) -> str:
     except FerError:
         return STATUS_FAILED
     status = record.get("status")
-    if is_finished(record, config["epochs"]):
+    if is_finished(record, config.epochs):
         return STATUS_DONE
     if status == STATUS_FAILED:
         return STATUS_FAILED
     return STATUS_INTERRUPTED if status in (STATUS_RUNNING, STATUS_INTERRUPTED, STATUS_DONE) else STATUS_TODO
 
 
-def select_runs(runs: list[dict[str, Any]], only: str | None) -> list[dict[str, Any]]:
+def select_runs(runs: list[TrainConfig], only: str | None) -> list[TrainConfig]:
     """Runs whose name matches the glob ``only`` (all when None)."""
     if not only:
         return runs
-    return [run for run in runs if fnmatch.fnmatchcase(run["name"], only)]
+    return [run for run in runs if fnmatch.fnmatchcase(run.name, only)]
 
 
-def preflight(runs: list[dict[str, Any]]) -> dict[str, list[str]]:
+def preflight(runs: list[TrainConfig]) -> dict[str, list[str]]:
     """Validate every distinct spec and data folder once; map run name → problems."""
     from fer_keras.data.folders import dataset_classes, scan_split
     from fer_keras.model.spec import load_spec
 
     spec_problems: dict[str, list[str]] = {}
     data_problems: dict[str, list[str]] = {}
-    for arch in sorted({run["arch"] for run in runs}):
+    for arch in sorted({run.arch for run in runs}):
         try:
             load_spec(arch)
             spec_problems[arch] = []
         except FerError as err:
             spec_problems[arch] = err.problems
-    for data in sorted({run["data"] for run in runs}):
+    for data in sorted({run.data for run in runs}):
         try:
             classes = dataset_classes(data)
             for split in ("train", "valid"):
@@ -223,4 +223,4 @@ def preflight(runs: list[dict[str, Any]]) -> dict[str, list[str]]:
             data_problems[data] = []
         except FerError as err:
             data_problems[data] = err.problems
-    return {run["name"]: spec_problems[run["arch"]] + data_problems[run["data"]] for run in runs}
+    return {run.name: spec_problems[run.arch] + data_problems[run.data] for run in runs}

@@ -27,7 +27,8 @@ from fer_keras.model.model_folder import (
     check_replaceable_model_folder,
     write_model_folder,
 )
-from fer_keras.training.history import list_histories, read_history
+from fer_keras.training.config import TrainConfig
+from fer_keras.training.history import history_path, list_histories, read_history
 from fer_keras.validation import check_choice, must
 
 
@@ -63,6 +64,8 @@ def _records(history_dir: str | os.PathLike) -> list[dict[str, Any]]:
 
 
 def _run_dir(record: dict[str, Any]) -> Path | None:
+    # Every history of the folder, whatever wrote it: its run folder is protected if it names one,
+    # even when the rest of its config would not resolve (so not through TrainConfig).
     runs_dir = record["config"].get("runs_dir") if isinstance(record.get("config"), dict) else None
     return Path(runs_dir) / record["name"] if isinstance(runs_dir, str) else None
 
@@ -78,6 +81,24 @@ def best_run(history_dir: str | os.PathLike, names: list[str] | None = None) -> 
     if not candidates:
         raise FerError(f"{history_dir}: no finished runs to select from")
     return max(candidates, key=lambda r: (r["best_val_accuracy"], -(r.get("best_epoch") or 0), r["name"]))
+
+
+def choose_export(
+    history_dir: str | os.PathLike, out: str | os.PathLike, names: list[str] | None = None
+) -> tuple[dict[str, Any], TrainConfig]:
+    """The run :func:`export_best` would export to ``out`` (its history record and config), checked; no model loaded.
+
+    Raises:
+        FerError: no finished run, an invalid recorded config, a missing checkpoint, or an
+            ``out`` that must not be replaced (:func:`check_model_out`).
+    """
+    record = best_run(history_dir, names)
+    config = TrainConfig.from_dict(record["config"], where=f"{history_path(history_dir, record['name'])}: config")
+    checkpoint = Path(config.runs_dir) / record["name"] / BEST_CHECKPOINT_FILE
+    if not checkpoint.exists():
+        raise FerError(f"{checkpoint}: best checkpoint of run {record['name']!r} is missing")
+    check_model_out(out, history_dir, filter(None, map(_run_dir, _records(history_dir))))
+    return record, config
 
 
 def export_best(
@@ -129,33 +150,29 @@ def export_best(
     crop = CropRule() if crop is None else crop
     if not isinstance(crop, CropRule):
         raise FerError(must("crop", "a CropRule", crop))
-    record = best_run(history_dir, names)
-    config = record["config"]
-    checkpoint = Path(config["runs_dir"]) / record["name"] / BEST_CHECKPOINT_FILE
-    if not checkpoint.exists():
-        raise FerError(f"{checkpoint}: best checkpoint of run {record['name']!r} is missing")
+    record, config = choose_export(history_dir, out, names)
+    checkpoint = Path(config.runs_dir) / record["name"] / BEST_CHECKPOINT_FILE
     out = Path(out)
-    check_model_out(out, history_dir, filter(None, map(_run_dir, _records(history_dir))))
-    architecture = _read_architecture(config["arch"], record["name"])
+    architecture = _read_architecture(config.arch, record["name"])
 
     import keras
 
     from fer_keras.data.pipeline import load_split
 
     model = keras.models.load_model(checkpoint, compile=False)  # no optimizer state in the export
-    size = tuple(config["image_size"])
+    size = config.image_size
     classes = tuple(record["class_names"])
-    valid = load_split(config["data"], "valid", size, config["color_mode"], classes, quiet=quiet)
+    valid = load_split(config.data, "valid", size, config.color_mode, classes, quiet=quiet)
     valid_metrics, _ = evaluate_split(model, valid, tta=tta)
     test_metrics = None
-    if evaluate_test and (Path(config["data"]) / "test").is_dir():
-        test = load_split(config["data"], "test", size, config["color_mode"], classes, quiet=quiet)
+    if evaluate_test and (Path(config.data) / "test").is_dir():
+        test = load_split(config.data, "test", size, config.color_mode, classes, quiet=quiet)
         test_metrics, _ = evaluate_split(model, test, tta=tta)
     metadata = {
         "name": record["name"],
         "class_names": list(classes),
         "input_size": list(size),
-        "color_mode": config["color_mode"],
+        "color_mode": config.color_mode,
         "preprocessing": PREPROCESSING,
         "crop": crop.to_dict(),
         "inference": {"tta": tta},
@@ -164,7 +181,7 @@ def export_best(
         "selected_by": "highest val_accuracy over finished runs (valid split); test evaluated once after selection",
         "valid_metrics": valid_metrics,
         "test_metrics": test_metrics,
-        "config": config,
+        "config": config.to_dict(),
         "versions": record.get("versions", {}),
         "reproduce": reproduce,
     }

@@ -31,36 +31,37 @@ from fer_keras.constants import (
     STATUS_RUNNING,
 )
 from fer_keras.errors import FerError
-from fer_keras.training.config import config_differences, resolve_config
-from fer_keras.training.history import history_path, is_finished, new_history, now_iso, read_history, write_history
+from fer_keras.training.config import TrainConfig, config_differences
+from fer_keras.training.history import is_finished, new_history, now_iso, read_history, write_history
 
 RunResult = dict[str, Any]
 
 
-def run_dir(config: dict[str, Any]) -> Path:
-    return Path(config["runs_dir"]) / config["name"]
+def run_dir(config: TrainConfig) -> Path:
+    """``<runs_dir>/<name>`` (:attr:`TrainConfig.run_dir`)."""
+    return config.run_dir
 
 
-def make_optimizer(config: dict[str, Any]):
+def make_optimizer(config: TrainConfig):
     """The optimizer the config names (the reference compiled adam whatever it named)."""
     import keras
 
-    name, lr = config["optimizer"], config["learning_rate"]
+    name, lr = config.optimizer, config.learning_rate
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=lr, momentum=config["momentum"], nesterov=config["nesterov"])
+        return keras.optimizers.SGD(learning_rate=lr, momentum=config.momentum, nesterov=config.nesterov)
     if name == "rmsprop":
         return keras.optimizers.RMSprop(learning_rate=lr)
     if name == "adamw":
-        return keras.optimizers.AdamW(learning_rate=lr, weight_decay=config["weight_decay"])
+        return keras.optimizers.AdamW(learning_rate=lr, weight_decay=config.weight_decay)
     return keras.optimizers.Adam(learning_rate=lr)
 
 
-def learning_rate_at(config: dict[str, Any], epoch: int) -> float:
+def learning_rate_at(config: TrainConfig, epoch: int) -> float:
     """Per-epoch learning rate: linear warm-up, then constant or cosine decay to ~0."""
-    base, warm, total = config["learning_rate"], config["warmup_epochs"], config["epochs"]
+    base, warm, total = config.learning_rate, config.warmup_epochs, config.epochs
     if epoch < warm:
         return base * (epoch + 1) / warm
-    if config["lr_schedule"] == "cosine":
+    if config.lr_schedule == "cosine":
         progress = (epoch - warm) / max(1, total - warm)
         return base * 0.5 * (1 + math.cos(math.pi * progress))
     return base
@@ -218,10 +219,10 @@ def mixed_precision_policy() -> str:
     return "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
 
 
-def _prepare(config: dict[str, Any], force: bool) -> tuple[dict[str, Any] | None, Path, bool]:
+def _prepare(config: TrainConfig, force: bool) -> tuple[dict[str, Any] | None, Path, bool]:
     """Decide between a fresh start and a resume: ``(record to resume or None, history file, finished)``."""
     folder = run_dir(config)
-    hist_file = history_path(config["history_dir"], config["name"])
+    hist_file = config.history_file
     if force or not hist_file.exists():
         for name in (LAST_CHECKPOINT_FILE, BEST_CHECKPOINT_FILE, FINAL_MODEL_FILE):
             (folder / name).unlink(missing_ok=True)
@@ -232,18 +233,16 @@ def _prepare(config: dict[str, Any], force: bool) -> tuple[dict[str, Any] | None
         raise FerError(
             f"{hist_file}: existing run has a different config ({'; '.join(diffs)}); use --force to restart it"
         )
-    record["config"] = config
-    if is_finished(record, config["epochs"]):
+    record["config"] = config.to_dict()
+    if is_finished(record, config.epochs):
         return record, hist_file, True
     if record["epochs_done"] == 0 or not (folder / LAST_CHECKPOINT_FILE).exists():
         return None, hist_file, False
     return record, hist_file, False
 
 
-def train(
-    config: dict[str, Any], force: bool = False, quiet: bool = False, log=None, progress: bool = True
-) -> RunResult:
-    """Train one run described by ``config`` (validated with ``resolve_config``).
+def train(config: TrainConfig, force: bool = False, quiet: bool = False, log=None, progress: bool = True) -> RunResult:
+    """Train one run described by ``config`` (made by ``resolve_config``, once, by the caller).
 
     Resumes from ``runs/<name>/last.keras`` when an unfinished run with the same
     config exists; a finished run is returned as is unless ``force``. ``quiet``
@@ -259,52 +258,53 @@ def train(
         >>> train(cfg)["status"]  # doctest: +SKIP
         'done'
     """
-    config = resolve_config(config)
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"train() takes a TrainConfig (from resolve_config); got {type(config).__name__}")
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     from fer_keras.model.spec import load_spec
 
-    spec = load_spec(config["arch"])  # validate before spending time on data
+    spec = load_spec(config.arch)  # validate before spending time on data
     record, hist_file, finished = _prepare(config, force)
     if finished:
         if not quiet:
-            log(f"{config['name']}: already done ({record['epochs_done']} epochs); use --force to retrain")
+            log(f"{config.name}: already done ({record['epochs_done']} epochs); use --force to retrain")
         return record
 
     import keras
 
-    from fer_keras.data.pipeline import AugmentConfig, load_split, make_dataset
+    from fer_keras.data.pipeline import load_split, make_dataset
     from fer_keras.model.builder import build_model
 
-    if config["threads"]:
+    if config.threads:
         import tensorflow as tf
 
-        tf.config.threading.set_intra_op_parallelism_threads(config["threads"])
-        tf.config.threading.set_inter_op_parallelism_threads(min(2, config["threads"]))
-    keras.utils.set_random_seed(config["seed"])
-    size = tuple(config["image_size"])
+        tf.config.threading.set_intra_op_parallelism_threads(config.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(min(2, config.threads))
+    keras.utils.set_random_seed(config.seed)
+    size = config.image_size
     bars_off = quiet or not progress
-    train_data = load_split(config["data"], "train", size, config["color_mode"], quiet=bars_off)
-    valid_data = load_split(config["data"], "valid", size, config["color_mode"], train_data.class_names, quiet=bars_off)
+    train_data = load_split(config.data, "train", size, config.color_mode, quiet=bars_off)
+    valid_data = load_split(config.data, "valid", size, config.color_mode, train_data.class_names, quiet=bars_off)
     class_names = train_data.class_names
     num_classes = len(class_names)
     folder = run_dir(config)
     folder.mkdir(parents=True, exist_ok=True)
     from fer_keras.atomic import write_json_atomic
 
-    write_json_atomic(folder / RUN_CONFIG_FILE, {**config, "class_names": list(class_names)})
+    write_json_atomic(folder / RUN_CONFIG_FILE, {**config.to_dict(), "class_names": list(class_names)})
 
     previous_policy = keras.config.dtype_policy().name
-    if config["mixed_precision"]:
+    if config.mixed_precision:
         keras.config.set_dtype_policy(mixed_precision_policy())
     try:
         if record is None:
-            record = new_history(config["name"], config, list(class_names), spec.sha256)
+            record = new_history(config.name, config.to_dict(), list(class_names), spec.sha256)
             model = build_model(
-                spec, (*size, COLOR_MODES[config["color_mode"]]), num_classes, output_float32=config["mixed_precision"]
+                spec, (*size, COLOR_MODES[config.color_mode]), num_classes, output_float32=config.mixed_precision
             )
             model.compile(
                 optimizer=make_optimizer(config),
-                loss=keras.losses.CategoricalCrossentropy(label_smoothing=config["label_smoothing"]),
+                loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
                 metrics=["accuracy"],
             )
             initial_epoch = 0
@@ -312,37 +312,34 @@ def train(
             model = keras.models.load_model(folder / LAST_CHECKPOINT_FILE)
             initial_epoch = record["epochs_done"]
             if not quiet:
-                log(f"{config['name']}: resuming at epoch {initial_epoch + 1} from {folder / LAST_CHECKPOINT_FILE}")
+                log(f"{config.name}: resuming at epoch {initial_epoch + 1} from {folder / LAST_CHECKPOINT_FILE}")
         record.update(status=STATUS_RUNNING, error=None, finished_at=None)
         write_history(hist_file, record)
 
-        augment = AugmentConfig.from_value(config["augment"])
-        train_ds = make_dataset(train_data, config["batch_size"], num_classes, True, augment, config["seed"])
-        valid_ds = make_dataset(valid_data, config["batch_size"], num_classes)
+        train_ds = make_dataset(train_data, config.batch_size, num_classes, True, config.augment, config.seed)
+        valid_ds = make_dataset(valid_data, config.batch_size, num_classes)
         recorder = _recorder_class()(record, hist_file, folder, quiet, log)
         callbacks = [
             keras.callbacks.LearningRateScheduler(lambda epoch, lr: learning_rate_at(config, epoch)),
             recorder,
         ]
-        if config["lr_schedule"] == "constant" and not config["warmup_epochs"]:
+        if config.lr_schedule == "constant" and not config.warmup_epochs:
             callbacks.pop(0)  # keep ReduceLROnPlateau (or the optimizer's own lr) in charge
-        if config["precise_bn"]:
-            rng = np.random.default_rng(config["seed"])
-            sample = rng.choice(len(train_data), size=min(config["precise_bn"], len(train_data)), replace=False)
+        if config.precise_bn:
+            rng = np.random.default_rng(config.seed)
+            sample = rng.choice(len(train_data), size=min(config.precise_bn, len(train_data)), replace=False)
             callbacks.insert(0, _precise_bn_class()(train_data.images[np.sort(sample)]))
-        if config["reduce_lr"]:
-            callbacks.append(keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=config["reduce_lr"]))
-        if config["early_stopping"]:
-            callbacks.append(
-                keras.callbacks.EarlyStopping("val_accuracy", patience=config["early_stopping"], mode="max")
-            )
-        weights = class_weights_for(train_data.labels, num_classes) if config["class_weights"] else None
-        if initial_epoch < config["epochs"]:
+        if config.reduce_lr:
+            callbacks.append(keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=config.reduce_lr))
+        if config.early_stopping:
+            callbacks.append(keras.callbacks.EarlyStopping("val_accuracy", patience=config.early_stopping, mode="max"))
+        weights = class_weights_for(train_data.labels, num_classes) if config.class_weights else None
+        if initial_epoch < config.epochs:
             verbose = 1 if (not bars_off and sys.stderr.isatty()) else 0
             model.fit(
                 train_ds,
                 validation_data=valid_ds,
-                epochs=config["epochs"],
+                epochs=config.epochs,
                 initial_epoch=initial_epoch,
                 class_weight=weights,
                 callbacks=callbacks,
@@ -350,11 +347,11 @@ def train(
                 shuffle=False,  # the tf.data pipeline shuffles itself
             )
         if recorder.failure:
-            raise FerError(f"{config['name']}: {recorder.failure}; training stopped (try a lower learning rate)")
+            raise FerError(f"{config.name}: {recorder.failure}; training stopped (try a lower learning rate)")
         _save_atomic(model, folder / FINAL_MODEL_FILE)
         # Fewer epochs than asked without an exception means EarlyStopping ended the run: it is
         # finished, and reruns must not resume it.
-        stopped_early = record["epochs_done"] < config["epochs"]
+        stopped_early = record["epochs_done"] < config.epochs
         record.update(status=STATUS_DONE, finished_at=now_iso(), stopped_early=stopped_early)
         write_history(hist_file, record)
         return record

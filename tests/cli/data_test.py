@@ -42,7 +42,7 @@ def test_demo_and_stats_write_the_default_report(tmp_path, monkeypatch, capsys):
     assert out.splitlines()[0].split() == ["split", *CLASS_NAMES, "total"] and "wrote reports/dataset_stats.json" in out
     stats = json.loads((tmp_path / "reports" / "dataset_stats.json").read_text())
     assert stats["split_totals"] == {"train": 14, "valid": 7, "test": 7}
-    assert main(["stats", "d", "--json", "elsewhere/s.json", "-q"]) == 0
+    assert main(["stats", "d", "--out", "elsewhere/s.json", "-q"]) == 0
     assert json.loads((tmp_path / "elsewhere" / "s.json").read_text())["total"] == 28
 
 
@@ -170,7 +170,7 @@ import sys
 from fer_keras.cli.data import main
 for argv in (
     ["demo", {str(tmp_path / "demo")!r}, "--train", "1", "--valid", "1", "--test", "1"],
-    ["stats", {str(dataset)!r}, "--json", {str(tmp_path / "s.json")!r}],
+    ["stats", {str(dataset)!r}, "--out", {str(tmp_path / "s.json")!r}],
     ["clean", {str(dataset)!r}, "--report", {str(tmp_path / "c.json")!r}, "--near-duplicates", "--apply"],
     ["restore", {str(dataset)!r}],
     ["import-csv", {str(csv_path)!r}, {str(tmp_path / "imp")!r}],

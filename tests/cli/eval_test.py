@@ -46,7 +46,7 @@ def test_eval_writes_one_result_per_set_and_model(brightness_model, stub_peer, t
     out = tmp_path / "eval"
     code = main(
         ["--model", str(brightness_model), "--data", str(tmp_path / "fer"), str(flat), "--peer", "fer"]
-        + ["--peer-model", str(stub_peer), "--out-dir", str(out), "--batch-size", "5", "-q"]
+        + ["--peer-model", str(stub_peer), "--out", str(out), "--batch-size", "5", "-q"]
     )
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == [
@@ -88,7 +88,7 @@ def test_detect_faces_reports_images_without_a_face(brightness_model, tmp_path, 
     face_photo(("happy",), size=(320, 240), face_size=120).save(folder / "face.jpg")
     Image.new("L", (60, 60), LEVEL["happy"]).save(folder / "blank.png")
     args = ["--model", str(brightness_model), "--data", str(tmp_path / "photos"), "--detect-faces"]
-    assert main([*args, "--out-dir", str(tmp_path / "eval"), "-q"]) == 0
+    assert main([*args, "--out", str(tmp_path / "eval"), "-q"]) == 0
     assert json.loads((tmp_path / "eval" / "photos.json").read_text())["faces"]["whole_image"] == 1
     assert "photos / brightness: 1 of 2 image(s) had no detected face" in capsys.readouterr().out
 
@@ -98,7 +98,7 @@ def test_user_errors_are_one_line(brightness_model, tmp_path, capsys):
     (tmp_path / "set" / "contempt").mkdir()
     Image.new("L", (8, 8), 0).save(tmp_path / "set" / "contempt" / "x.png")
     out = tmp_path / "eval"
-    assert main(["--model", str(brightness_model), "--data", str(tmp_path / "set"), "--out-dir", str(out)]) == 1
+    assert main(["--model", str(brightness_model), "--data", str(tmp_path / "set"), "--out", str(out)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "contempt unknown to brightness" in err[0]
     assert not out.exists()
@@ -114,7 +114,7 @@ def test_dry_run_in_a_fresh_process_writes_nothing(brightness_model, tmp_path):
     out = tmp_path / "eval"
     args = ["--model", str(brightness_model), "--data", str(tmp_path / "ds"), "--split", "valid", "--peer", "fer"]
     done = subprocess.run(
-        [sys.executable, "-m", "fer_keras.cli.eval", *args, "--out-dir", str(out), "--dry-run"],
+        [sys.executable, "-m", "fer_keras.cli.eval", *args, "--out", str(out), "--dry-run"],
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fer_keras.data import balance as balance_module
+from fer_keras.data import balance_augment, balance_plan
 from fer_keras.data.balance import balance, describe_plan, link_or_copy, plan_balance
 from fer_keras.errors import FerError
 from fer_keras.data.recipe import parse_recipe
@@ -130,7 +130,7 @@ def test_changed_recipe_rebuilds_into_a_fresh_folder(source, tmp_path):
 
 def test_interrupted_build_resumes_where_it_stopped(source, tmp_path, monkeypatch):
     out = tmp_path / "out"
-    real = balance_module.augment_file
+    real = balance_augment.augment_file
     calls = []
 
     def dying(*args, **kwargs):
@@ -139,7 +139,7 @@ def test_interrupted_build_resumes_where_it_stopped(source, tmp_path, monkeypatc
         calls.append(args[2])
         real(*args, **kwargs)
 
-    monkeypatch.setattr(balance_module, "augment_file", dying)
+    monkeypatch.setattr(balance_augment, "augment_file", dying)
     with pytest.raises(KeyboardInterrupt):
         balance(make_recipe(), source, out, workers=1)
     assert not out.exists()  # the output never holds a half-built dataset
@@ -147,7 +147,7 @@ def test_interrupted_build_resumes_where_it_stopped(source, tmp_path, monkeypatc
     assert "would resume an interrupted build (5 of 14 images exist)" in describe_plan(plan)
     (Path(calls[0]).parent / ".leftover.png.123.tmp").write_bytes(b"half")
     kept = {p: Path(p).stat().st_mtime_ns for p in calls}
-    monkeypatch.setattr(balance_module, "augment_file", real)
+    monkeypatch.setattr(balance_augment, "augment_file", real)
     result = balance(make_recipe(), source, out, workers=1)
     assert result.resumed and result.generated == 9
     for name, target in TARGETS.items():
@@ -210,7 +210,7 @@ def test_targets_above_the_limits_are_refused_before_planning(source, tmp_path, 
     with pytest.raises(FerError) as info:
         plan_balance(recipe, source, tmp_path / "out")
     assert info.value.problems == ["big.json: target: got 1,000,000,000; limit 100,000"]
-    monkeypatch.setattr(balance_module, "MAX_IMAGES", 50)
+    monkeypatch.setattr(balance_plan, "MAX_IMAGES", 50)
     with pytest.raises(FerError) as info:
         plan_balance(make_recipe(), source, tmp_path / "out")
     assert info.value.problems == ["test.json: target: got 51 train images in total (7 classes); limit 50"]

@@ -219,7 +219,7 @@ def test_the_marker_is_written_before_the_journal(dataset, monkeypatch):
         raise KeyboardInterrupt
 
     qdir = default_quarantine(dataset)
-    monkeypatch.setattr(quarantine, "_write_marker", crash)
+    monkeypatch.setattr(quarantine, "write_marker", crash)
     with pytest.raises(KeyboardInterrupt):
         quarantine_files(dataset, PLAN)
     assert not (qdir / QUARANTINE_JOURNAL_FILE).exists()  # no journal without a marker

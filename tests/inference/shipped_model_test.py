@@ -73,3 +73,26 @@ def test_the_shipped_onnx_export_agrees_with_keras(predictor):
     faces = [draw_face(emotion, rng, size=64) for emotion in CLASS_NAMES]
     onnx = Predictor.load(SHIPPED, runtime="onnx")
     assert np.abs(onnx.predict_images(faces) - predictor.predict_images(faces)).max() < 1e-4
+
+
+def test_the_crop_rule_in_the_metadata_is_the_one_inference_applies(predictor, metadata):
+    """The shipped framing is recorded, and every inference path reads it from there."""
+    from fer_keras.inference.faces import crop_faces, find_faces
+    from fer_keras.inference.predict import classify, crop_rule
+    from fer_keras.model.crop import CropRule
+    from tests.model_fixtures import face_photo
+
+    recorded = CropRule.from_metadata(metadata["crop"])
+    assert predictor.info.crop == recorded == crop_rule(predictor)
+    assert recorded.square and recorded.fill == "edge"
+    assert predictor.tta == tuple(metadata.get("inference", {}).get("tta", []))
+    photo = face_photo(("happy",))
+    seen = []
+    original = predictor.predict_images
+    predictor.predict_images = lambda images: seen.extend(images) or original(images)
+    try:
+        classify(predictor, [photo])
+    finally:
+        del predictor.predict_images
+    [expected] = crop_faces(photo, find_faces(photo), recorded)
+    assert np.array_equal(np.asarray(seen[0]), np.asarray(expected))

@@ -21,19 +21,19 @@ BASE = {"arch": "architectures/model_2_best.json", "data": "data/demo"}
 def test_optimizer_defaults(optimizer, expected):
     cfg = resolve_config({**BASE, "optimizer": optimizer})
     for key, value in expected.items():
-        assert cfg[key] == value
+        assert getattr(cfg, key) == value
 
 
 def test_reference_run_name():
     cfg = resolve_config({**BASE, "optimizer": "sgd", "batch_size": 128, "color_mode": "grayscale"})
-    assert cfg["name"] == "model_2_best_sgd_grayscale_128_augment"
+    assert cfg.name == "model_2_best_sgd_grayscale_128_augment"
     cfg = resolve_config({**BASE, "variant": "balanced-2", "name_suffix": "_cw"})
-    assert cfg["name"] == "model_2_best_adam_rgb_64_balanced-2_cw"
+    assert cfg.name == "model_2_best_adam_rgb_64_balanced-2_cw"
 
 
 def test_overrides_kept():
     cfg = resolve_config({**BASE, "optimizer": "sgd", "learning_rate": 0.1, "momentum": 0.5})
-    assert (cfg["learning_rate"], cfg["momentum"]) == (0.1, 0.5)
+    assert (cfg.learning_rate, cfg.momentum) == (0.1, 0.5)
 
 
 def test_all_problems_reported_at_once():
@@ -54,10 +54,11 @@ def test_all_problems_reported_at_once():
 
 def test_augment_validation():
     cfg = resolve_config({**BASE, "augment": True})
-    assert cfg["augment"] == {"flip": True, "rotation": 0.0, "shift": 0.0, "shear": 0.2, "zoom": 0.2,
+    assert cfg.to_dict()["augment"] == {"flip": True, "rotation": 0.0, "shift": 0.0, "shear": 0.2, "zoom": 0.2,
                               "brightness": 0.0, "contrast": 0.0, "blur": 0.0, "noise": 0.0, "gamma": 0.0,
                               "erase": 0.0}  # fmt: skip
-    assert resolve_config({**BASE, "augment": False})["augment"] is False
+    assert resolve_config({**BASE, "augment": False}).augment is None
+    assert resolve_config({**BASE, "augment": False}).to_dict()["augment"] is False
     with pytest.raises(FerError, match=r"augment: unknown field 'zoomm'"):
         resolve_config({**BASE, "augment": {"zoomm": 0.1}})
 
@@ -122,7 +123,7 @@ def test_generated_name_must_be_safe_too():
     line = _problem(arch="architectures/my model.json")
     assert line.startswith("config: the run name made from 'arch' is not valid: 'name' must be a file-name stem")
     assert line.endswith("got 'my model_adam_rgb_64_augment'; set 'name', or rename the architecture file")
-    assert resolve_config({**BASE, "arch": "architectures/my model.json", "name": "mine"})["name"] == "mine"
+    assert resolve_config({**BASE, "arch": "architectures/my model.json", "name": "mine"}).name == "mine"
 
 
 @pytest.mark.parametrize(
@@ -152,7 +153,7 @@ def test_runs_and_history_folders_must_not_overlap(runs_dir, history_dir):
         "config: 'runs_dir' and 'history_dir' must be separate folders, neither inside the other; "
         f"got {runs_dir!r} and {history_dir!r}"
     )
-    assert resolve_config({**BASE, "runs_dir": "out/runs", "history_dir": "out/history"})["runs_dir"] == "out/runs"
+    assert resolve_config({**BASE, "runs_dir": "out/runs", "history_dir": "out/history"}).runs_dir == "out/runs"
 
 
 @pytest.mark.parametrize(
@@ -189,3 +190,102 @@ def test_fer_train_refuses_nan_learning_rate_and_names_the_config_file(tmp_path,
     config.write_bytes(b"\x00\xff binary")
     assert main(["--config", str(config), "--dry-run"]) == 1
     assert capsys.readouterr().err == f"error: {config}: is not UTF-8 text\n"
+
+
+# --- one config object (issue 14): TrainConfig is frozen, resolved once, recorded as before ---
+
+
+def test_train_config_is_frozen_and_resolving_it_again_returns_it():
+    import dataclasses
+
+    from fer_keras.training.config import TrainConfig
+
+    cfg = resolve_config(BASE)
+    assert isinstance(cfg, TrainConfig) and resolve_config(cfg) is cfg
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.epochs = 3
+    assert cfg.run_dir.as_posix() == "runs/model_2_best_adam_rgb_64_augment"
+    assert cfg.history_file.as_posix() == "history/model_2_best_adam_rgb_64_augment_history.json"
+
+
+def test_to_dict_is_the_recorded_format_and_from_dict_reads_it_back():
+    from fer_keras.training.config import FIELD_NAMES, TrainConfig
+
+    cfg = resolve_config({**BASE, "optimizer": "sgd", "image_size": [64, 56], "augment": {"zoom": 0.1}})
+    recorded = json.loads(json.dumps(cfg.to_dict()))
+    assert list(recorded) == list(FIELD_NAMES)
+    assert recorded["image_size"] == [64, 56] and recorded["augment"]["zoom"] == 0.1
+    assert recorded["nesterov"] is True and recorded["weight_decay"] is None
+    assert TrainConfig.from_dict(recorded) == cfg and TrainConfig.from_dict(recorded).to_dict() == recorded
+    with pytest.raises(FerError, match=r"^h.json: config: 'epochs' must be an integer; got 'x'$"):
+        TrainConfig.from_dict({**recorded, "epochs": "x"}, where="h.json: config")
+
+
+def test_every_history_and_run_config_on_disk_reads_back_unchanged(tmp_path):
+    """The history of the training running in the background (and any run's config.json) must stay readable."""
+    from fer_keras.training.config import TrainConfig
+    from fer_keras.training.history import list_histories, read_history
+    from tests.conftest import ROOT
+
+    records = [read_history(path)["config"] for path in list_histories(ROOT / "history")]
+    records += [
+        {k: v for k, v in json.loads(path.read_text()).items() if k != "class_names"}
+        for path in (ROOT / "runs").glob("*/config.json")
+    ]
+    for recorded in records:
+        assert TrainConfig.from_dict(recorded).to_dict() == recorded
+
+
+def test_load_config_returns_the_config_object():
+    from fer_keras.training.config import TrainConfig
+    from tests.conftest import ROOT
+
+    cfg = load_config(ROOT / "configs" / "fer_vgg_fer2013.json")
+    assert isinstance(cfg, TrainConfig) and cfg.optimizer == "adamw" and cfg.image_size == (48, 48)
+
+
+# One bad value per TrainConfig field; the test below fails when a field is added without a rule.
+BAD_VALUES = {
+    "arch": "",
+    "data": "d\0",
+    "optimizer": "adma",
+    "learning_rate": 0.0,
+    "momentum": 1.0,
+    "nesterov": "yes",
+    "weight_decay": -0.1,
+    "batch_size": 0,
+    "color_mode": "rgba",
+    "image_size": [48],
+    "epochs": 0,
+    "seed": -1,
+    "variant": "balanced-3",
+    "augment": {"flip": 1},
+    "class_weights": "balanced",
+    "label_smoothing": 1.0,
+    "lr_schedule": "step",
+    "warmup_epochs": -1,
+    "early_stopping": 0,
+    "reduce_lr": 1.5,
+    "mixed_precision": 1,
+    "precise_bn": -5,
+    "name": "a/b",
+    "name_suffix": "/x",
+    "history_dir": "",
+    "runs_dir": 7,
+    "threads": 0,
+}
+
+
+def test_every_field_has_a_validation_rule():
+    from fer_keras.training.config import FIELD_NAMES, FIELD_RULES
+
+    assert set(FIELD_RULES) == set(FIELD_NAMES) == set(BAD_VALUES)
+
+
+@pytest.mark.parametrize("field", list(BAD_VALUES))
+def test_each_field_rejects_a_bad_value(field):
+    with pytest.raises(FerError) as info:
+        resolve_config({**BASE, field: BAD_VALUES[field]})
+    assert len(info.value.problems) >= 1
+    for line in info.value.problems:
+        assert line.startswith("config: ") and field in line and "\n" not in line, line

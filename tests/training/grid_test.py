@@ -1,6 +1,7 @@
 """Grid expansion and status (no training)."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -12,20 +13,20 @@ from tests.conftest import ROOT
 
 def test_seed_grid_expands_to_96_reference_runs():
     runs = expand_grid(load_grid(ROOT / "grids" / "seed.json"))
-    names = [run["name"] for run in runs]
+    names = [run.name for run in runs]
     assert len(runs) == 96 == len(set(names))
     assert "model_2_best_sgd_rgb_128_augment" in names
     assert "model_4_best_nodropout_nobatchn_rmsprop_grayscale_32_augment" in names
     assert not any(n.endswith("_grayscale_256_augment") for n in names)
-    assert {run["epochs"] for run in runs} == {50}
-    rgb = [run for run in runs if run["color_mode"] == "rgb"]
+    assert {run.epochs for run in runs} == {50}
+    rgb = [run for run in runs if run.color_mode == "rgb"]
     assert len(rgb) == 4 * 3 * 5
 
 
 def test_demo_grid_has_at_least_8_runs():
     runs = expand_grid(load_grid(ROOT / "grids" / "demo.json"))
     assert len(runs) >= 8
-    assert all(run["data"] == "data/demo" for run in runs)
+    assert all(run.data == "data/demo" for run in runs)
 
 
 def _grid(tmp_path, **extra):
@@ -37,7 +38,7 @@ def _grid(tmp_path, **extra):
 
 def test_axes_for_class_weights_and_seed_make_unique_names(tmp_path):
     path = _grid(tmp_path, blocks=[{"class_weights": [False, True], "seed": [1, 2]}])
-    names = [run["name"] for run in expand_grid(load_grid(path))]
+    names = [run.name for run in expand_grid(load_grid(path))]
     assert names == [
         "m_adam_rgb_64_augment_seed1",
         "m_adam_rgb_64_augment_seed2",
@@ -51,7 +52,7 @@ def test_overrides_and_variant_datasets(tmp_path):
         tmp_path, datasets={"augment": "d/std", "balanced": "d/bal"}, blocks=[{"variant": ["augment", "balanced"]}]
     )
     runs = expand_grid(load_grid(path), {"epochs": 3})
-    assert [(r["variant"], r["data"], r["epochs"]) for r in runs] == [("augment", "d/std", 3), ("balanced", "d/bal", 3)]
+    assert [(r.variant, r.data, r.epochs) for r in runs] == [("augment", "d/std", 3), ("balanced", "d/bal", 3)]
 
 
 def test_bad_grid_reports_every_problem(tmp_path):
@@ -76,18 +77,18 @@ def test_status_from_history(tmp_path):
     path = _grid(tmp_path, defaults={"history_dir": str(tmp_path / "h"), "epochs": 2})
     (run,) = expand_grid(load_grid(path))
     assert run_status(run) == "todo"
-    record = new_history(run["name"], run, [], "")
-    write_history(history_path(run["history_dir"], run["name"]), record)
+    record = new_history(run.name, run.to_dict(), [], "")
+    write_history(history_path(run.history_dir, run.name), record)
     assert run_status(run) == "interrupted"  # "running" with no process behind it
     record.update(status="done", epochs_done=2)
-    write_history(history_path(run["history_dir"], run["name"]), record)
+    write_history(history_path(run.history_dir, run.name), record)
     assert run_status(run) == "done"
-    assert run_status({**run, "epochs": 5}) == "interrupted"  # more epochs asked: resumes
+    assert run_status(replace(run, epochs=5)) == "interrupted"  # more epochs asked: resumes
     record.update(stopped_early=True)  # EarlyStopping ended it before the last epoch: finished
-    write_history(history_path(run["history_dir"], run["name"]), record)
-    assert run_status({**run, "epochs": 5}) == "done"
+    write_history(history_path(run.history_dir, run.name), record)
+    assert run_status(replace(run, epochs=5)) == "done"
     record.update(status="failed")
-    write_history(history_path(run["history_dir"], run["name"]), record)
+    write_history(history_path(run.history_dir, run.name), record)
     assert run_status(run) == "failed"
 
 
@@ -185,3 +186,39 @@ def test_unreadable_grid_files_are_one_line_naming_the_file(tmp_path, text, expe
         load_grid(path)
     [line] = info.value.problems
     assert line.startswith(expected.format(p=path))
+
+
+# --- the grid as a library call (issue 14): plan_grid / run_grid; the CLI only parses and prints ---
+
+
+def test_plan_and_run_a_grid_whose_runs_all_have_problems(tmp_path):
+    from fer_keras.training.grid_runner import plan_grid, run_grid
+
+    path = _grid(tmp_path, defaults={"history_dir": str(tmp_path / "h"), "runs_dir": str(tmp_path / "r")},
+                 blocks=[{"batch_size": [16, 32]}])  # fmt: skip
+    plan = plan_grid(path, {"epochs": 3}, only="*_16_*", select=False)
+    assert [run.name for run in plan.runs] == ["m_adam_rgb_16_augment", "m_adam_rgb_32_augment"]
+    assert [run.name for run in plan.chosen] == ["m_adam_rgb_16_augment"] and plan.chosen[0].epochs == 3
+    assert plan.best_model is None and plan.todo == [] and plan.skipped == 0
+    assert plan.counts() == {"todo": 1, "done": 0, "failed": 0, "interrupted": 0}
+    problems = plan.problems["m_adam_rgb_16_augment"]
+    assert "a/m.json" in problems[0] and "data/x" in problems[1] and plan.blocked == list(plan.chosen)
+    result = run_grid(plan, workers=2)
+    assert not result.ok and result.outcomes == () and result.best is None
+    assert result.failures == {"m_adam_rgb_16_augment": "; ".join(problems)}
+    assert run_status(plan.chosen[0]) == "failed"
+    with pytest.raises(FerError, match=r"'workers' must be >= 1; got 0"):
+        run_grid(plan, workers=0)
+    with pytest.raises(FerError, match=r"g.json: no run matches --only 'x\*'"):
+        plan_grid(path, only="x*")
+
+
+def test_fer_grid_run_is_the_default_subcommand(tmp_path, capsys):
+    from fer_keras.cli.grid import main
+
+    path = _grid(tmp_path, defaults={"history_dir": str(tmp_path / "h"), "runs_dir": str(tmp_path / "r")})
+    outputs = []
+    for argv in ([str(path)], ["run", str(path)], ["-q", str(path)], ["--debug", "run", str(path)]):
+        assert main([*argv, "--dry-run", "--no-select"]) == 1  # a/m.json does not exist: a problem, exit 1
+        outputs.append(capsys.readouterr().out)
+    assert len(set(outputs)) == 1 and "todo        m_adam_rgb_64_augment  epochs=50 data=data/x" in outputs[0]

@@ -182,3 +182,13 @@ def test_evaluate_split_scores_with_the_shared_metrics_and_tta(tmp_path_factory,
     _, flipped = evaluate_split(model, valid, tta=["flip"])
     mirror = np.asarray(model.predict_on_batch(valid.images[:, :, ::-1].astype(np.float32)))
     np.testing.assert_allclose(flipped, (expected + mirror) / 2, atol=1e-5)
+
+
+def test_select_dry_run_names_the_run_and_checks_out_without_loading_a_model(tmp_path, tiny_data, tiny_spec, capsys):
+    history = _finished_run(tmp_path, tiny_data, tiny_spec)  # a garbage checkpoint: loading it would fail
+    out = tmp_path / "best"
+    assert grid_main(["select", "--history", str(history), "--out", str(out), "--dry-run"]) == 0
+    assert capsys.readouterr().out == f"would export {RUN} (best val_accuracy 0.5000) -> {out}\n"
+    assert not out.exists()
+    assert grid_main(["select", "--history", str(history), "--out", str(history), "--dry-run", "-q"]) == 1
+    assert "must be outside the history folder" in _one_line_error(capsys)

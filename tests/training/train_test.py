@@ -1,6 +1,7 @@
 """One training run end to end on tiny generated data."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -38,7 +39,7 @@ def test_one_epoch_writes_history_checkpoints_and_a_model_that_predicts(tmp_path
     assert len(saved["history"]["val_accuracy"]) == 1
     assert saved["class_names"] == ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
     assert saved["config"]["learning_rate"] == 0.01 and saved["versions"]["keras"]
-    folder = tmp_path / "r" / config["name"]
+    folder = tmp_path / "r" / config.name
     for name in (BEST_CHECKPOINT_FILE, LAST_CHECKPOINT_FILE, FINAL_MODEL_FILE, RUN_CONFIG_FILE):
         assert (folder / name).exists(), name
     assert json.loads((folder / RUN_CONFIG_FILE).read_text())["optimizer"] == "sgd"
@@ -58,7 +59,7 @@ def test_the_optimizer_named_is_the_optimizer_used(tmp_path, tiny_spec, tiny_dat
 
     config = _config(tmp_path, tiny_spec, tiny_data, optimizer=name, augment=False)
     train(config, quiet=True)
-    model = keras.models.load_model(tmp_path / "r" / config["name"] / LAST_CHECKPOINT_FILE)
+    model = keras.models.load_model(tmp_path / "r" / config.name / LAST_CHECKPOINT_FILE)
     assert type(model.optimizer).__name__ == cls
     assert model.optimizer.get_config()["learning_rate"] == pytest.approx(lr)
     if name == "sgd":
@@ -84,8 +85,8 @@ def test_finished_run_is_not_retrained_and_changed_config_is_refused(tmp_path, t
     again = train(config, quiet=True)
     assert again["started_at"] == first["started_at"]
     with pytest.raises(FerError, match="different config .*learning_rate: 0.001 vs 0.5"):
-        train({**config, "learning_rate": 0.5}, quiet=True)
-    more = train({**config, "epochs": 2}, quiet=True)  # more epochs: resumes from epoch 2
+        train(replace(config, learning_rate=0.5), quiet=True)
+    more = train(replace(config, epochs=2), quiet=True)  # more epochs: resumes from epoch 2
     assert more["epochs_done"] == 2 and len(more["history"]["loss"]) == 2
 
 
@@ -97,7 +98,8 @@ def test_missing_split_is_a_one_line_error(tmp_path, tiny_spec):
 
 
 def test_cosine_schedule_with_warmup():
-    config = {"learning_rate": 1.0, "warmup_epochs": 2, "epochs": 12, "lr_schedule": "cosine"}
+    values = {"arch": "a.json", "data": "d", "learning_rate": 1.0, "warmup_epochs": 2, "epochs": 12}
+    config = resolve_config({**values, "lr_schedule": "cosine"})
     lrs = [learning_rate_at(config, e) for e in range(12)]
     assert lrs[0] == 0.5 and lrs[1] == 1.0 and lrs[2] == 1.0
     assert all(a >= b for a, b in zip(lrs[1:], lrs[2:])) and lrs[-1] < 0.05
@@ -122,13 +124,13 @@ def test_nan_loss_stops_the_run_as_failed_naming_the_epoch(tmp_path, tiny_spec, 
     with pytest.raises(FerError) as info:
         train(config, quiet=True)
     [message] = info.value.problems
-    assert message.startswith(f"{config['name']}: ") and "loss became nan at epoch 2" in message
-    path = history_path(tmp_path / "h", config["name"])
+    assert message.startswith(f"{config.name}: ") and "loss became nan at epoch 2" in message
+    path = history_path(tmp_path / "h", config.name)
     saved = json.loads(path.read_text(), parse_constant=_raise_on_constant)
     assert saved["status"] == "failed" and saved["error"] == message and saved["finished_at"]
     # Epoch 2 never finished: the history and last.keras stay at epoch 1, so nothing NaN is kept.
     assert saved["epochs_done"] == 1 and all(len(values) == 1 for values in saved["history"].values())
-    folder = tmp_path / "r" / config["name"]
+    folder = tmp_path / "r" / config.name
     assert not (folder / FINAL_MODEL_FILE).exists()
     last = keras.models.load_model(folder / LAST_CHECKPOINT_FILE)
     assert all(np.isfinite(w).all() for w in last.get_weights())
@@ -142,7 +144,7 @@ def test_fer_train_exits_1_with_one_error_line_on_nan_loss(tmp_path, tiny_spec, 
     _nan_from_epoch_2(monkeypatch)
     argv = ["--arch", str(tiny_spec), "--data", str(tiny_data), "--optimizer", "sgd", "--epochs", "3"]
     argv += ["--batch-size", "16", "--lr-schedule", "cosine", "--no-augment", "--name", "nan_run", "-q"]
-    argv += ["--history-dir", str(tmp_path / "h"), "--runs-dir", str(tmp_path / "r")]
+    argv += ["--history", str(tmp_path / "h"), "--runs-dir", str(tmp_path / "r")]
     assert main(argv) == 1
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
@@ -164,4 +166,4 @@ def test_class_with_only_corrupt_files_fails_before_any_epoch(tmp_path, tiny_spe
         train(config, quiet=True)
     [message] = info.value.problems
     assert message.startswith(f"{folder}: ") and f"all {len(files)} image files failed to decode" in message
-    assert not history_path(tmp_path / "h", config["name"]).exists() and not (tmp_path / "r").exists()
+    assert not history_path(tmp_path / "h", config.name).exists() and not (tmp_path / "r").exists()
