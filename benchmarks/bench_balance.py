@@ -103,13 +103,13 @@ def albumentations_one_process(paths: list[str], out: Path) -> Clock:
 
 
 def albumentations_pool(paths: list[str], out: Path, workers: int) -> Clock:
-    from fer_keras.data.balance import _generate
+    from fer_keras.data.balance_augment import generate
     from fer_keras.data.recipe import load_recipe
 
     recipe = load_recipe(RECIPE)
     tasks = [(path, str(out / f"p_{i:06d}.png"), i) for i, path in enumerate(paths)]
     with Clock() as clock:
-        _generate(tasks, recipe, workers, progress=None)  # includes starting the worker processes
+        generate(tasks, recipe, workers, progress=None)  # includes starting the worker processes
     return clock
 
 
