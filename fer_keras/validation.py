@@ -61,6 +61,20 @@ def shown(value: Any) -> str:
     return clip(text)
 
 
+def unknown_fields(where: str, keys: Iterable[Any], known: Iterable[str]) -> list[str]:
+    """One problem line per key of ``keys`` that is not in ``known``, with a "did you mean" hint.
+
+    The one wording for unknown fields of every JSON file (spec, grid, config, recipe,
+    augmentation); keys come from user files, so they are shown escaped and cut.
+    """
+    known = list(known)
+    return [
+        problem(where, f"unknown field {shown(key)}{did_you_mean(key, known) if isinstance(key, str) else ''}")
+        for key in keys
+        if key not in known
+    ]
+
+
 def clip(text: str) -> str:
     """``text`` cut to :data:`MAX_SHOWN` characters (ending in ``...`` when cut)."""
     return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."

@@ -167,8 +167,9 @@ def handle_clean(args: argparse.Namespace) -> None:
 
 
 def handle_restore(args: argparse.Namespace) -> None:
-    from fer_keras.data.quarantine import restore_files
+    from fer_keras.data.quarantine import check_quarantine, restore_files
 
+    check_quarantine(args.root, args.quarantine, restoring=True)  # refuse before a progress bar appears
     with _common.progress(quiet=args.quiet, unit="file", desc="restore", leave=False) as bar:
         done = restore_files(args.root, args.quarantine, dry_run=args.dry_run, progress=bar)
     verb = "would restore" if args.dry_run else "restored"

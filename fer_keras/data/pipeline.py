@@ -21,7 +21,7 @@ import numpy as np
 from fer_keras.data.folders import SplitFiles, scan_split
 from fer_keras.data.images import load_images
 from fer_keras.errors import FerError, problem
-from fer_keras.validation import describe_bool, describe_float, shown
+from fer_keras.validation import describe_bool, describe_float, shown, unknown_fields
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class AugmentConfig:
         if not isinstance(value, dict):
             raise FerError(problem(where, f"must be true, false or an object; got {shown(value)}"))
         fields = set(cls.__dataclass_fields__)
-        problems = [problem(where, f"unknown field {shown(key)}") for key in value if key not in fields]
+        problems = unknown_fields(where, value, fields)
         for key, val in value.items():
             if key == "flip":
                 msg = describe_bool(key, val)

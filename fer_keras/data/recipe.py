@@ -32,6 +32,7 @@ from typing import Any
 from fer_keras.errors import FerError, did_you_mean, problem
 from fer_keras.hashing import sha256_json
 from fer_keras.validation import (
+    unknown_fields,
     MAX_CLASSES,
     MAX_SEED,
     MAX_TARGET_PER_CLASS,
@@ -108,11 +109,7 @@ def parse_recipe(data: Any, where: str = "recipe", default_name: str = "recipe")
     """Validate recipe data (already parsed JSON). See :func:`load_recipe`."""
     if not isinstance(data, dict):
         raise FerError(problem(where, must("recipe", "a JSON object", data)))
-    problems = [
-        problem(where, f"unknown field {shown(k)}{did_you_mean(k, RECIPE_FIELDS)}")
-        for k in data
-        if k not in RECIPE_FIELDS
-    ]
+    problems = unknown_fields(where, data, RECIPE_FIELDS)
     for required in ("target", "augmentations"):
         if required not in data:
             problems.append(problem(where, f"missing field '{required}'"))

@@ -157,17 +157,19 @@ def find_faces(image: Image.Image, detect: bool = True) -> list[Face]:
     if detect:
         gray = np.asarray(image if image.mode == "L" else image.convert("L"), dtype=np.uint8)
         # Pad with the edge pixels and upscale small photos: a face that fills a tight
-        # crop has no room around it for Haar's windows otherwise.
-        pad = round(DETECT_PAD * max(width, height))
-        padded = np.pad(gray, pad, mode="edge")
-        up = max(1.0, DETECT_MIN_SIDE / max(padded.shape))
-        if up > 1.0:
-            size = (round(padded.shape[1] * up), round(padded.shape[0] * up))
-            padded = cv2.resize(padded, size, interpolation=cv2.INTER_LINEAR)
+        # crop has no room around it for Haar's windows otherwise. The photo is brought to
+        # the search size (at most DEFAULT_MAX_SIDE once padded, at least DETECT_MIN_SIDE)
+        # in ONE resize before padding, so a large photo is never padded at full size.
+        padded_side = max(width, height) * (1 + 2 * DETECT_PAD)
+        scale = min(DEFAULT_MAX_SIDE / padded_side, max(1.0, DETECT_MIN_SIDE / padded_side))
+        if scale != 1.0:
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        pad = round(DETECT_PAD * max(gray.shape))
         faces = []
-        for found in detect_faces(padded):
-            x, y = round(found.x / up) - pad, round(found.y / up) - pad
-            detection = Box(x, y, max(1, round(found.w / up)), max(1, round(found.h / up)))
+        for found in detect_faces(np.pad(gray, pad, mode="edge")):
+            x, y = round((found.x - pad) / scale), round((found.y - pad) / scale)
+            detection = Box(x, y, max(1, round(found.w / scale)), max(1, round(found.h / scale)))
             faces.append(Face(expand_box(detection, 0.0, width, height), True, detection))
         if faces:
             return faces

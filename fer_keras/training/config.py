@@ -22,7 +22,7 @@ from typing import Any
 
 from fer_keras.constants import COLOR_MODES, DEFAULT_IMAGE_SIZE, VARIANTS
 from fer_keras.data.pipeline import AugmentConfig
-from fer_keras.errors import FerError, did_you_mean, problem
+from fer_keras.errors import FerError, problem
 from fer_keras.training.history import history_path
 from fer_keras.validation import (
     MAX_EPOCHS,
@@ -41,6 +41,7 @@ from fer_keras.validation import (
     paths_overlap,
     read_json_file,
     shown,
+    unknown_fields,
 )
 
 # Optimizer defaults of the reference project (and Keras's for adamw).
@@ -249,11 +250,7 @@ def resolve_config(values: Mapping[str, Any] | TrainConfig, where: str = "config
         return values
     if not isinstance(values, Mapping):
         raise FerError(problem(where, must("config", "an object", values)))
-    problems = [
-        problem(where, f"unknown field {key!r}{did_you_mean(key, FIELD_NAMES)}")
-        for key in values
-        if key not in FIELD_NAMES
-    ]
+    problems = unknown_fields(where, values, FIELD_NAMES)
     for key in ("arch", "data"):
         if not isinstance(values.get(key), str) or not values.get(key):
             problems.append(problem(where, f"'{key}' is required (a path); got {shown(values.get(key))}"))

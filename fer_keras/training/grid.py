@@ -41,6 +41,7 @@ from fer_keras.validation import (
     must,
     read_json_file,
     shown,
+    unknown_fields,
 )
 
 GRID_KEYS = ("name", "description", "datasets", "defaults", "axes", "blocks", "best_model")
@@ -59,9 +60,7 @@ def load_grid(path: str | os.PathLike) -> dict[str, Any]:
     grid = read_json_file(path, "grid")
     if not isinstance(grid, dict):
         raise FerError(problem(where, must("grid", "a JSON object", grid)))
-    problems = [
-        problem(where, f"unknown field {key!r}{did_you_mean(key, GRID_KEYS)}") for key in grid if key not in GRID_KEYS
-    ]
+    problems = unknown_fields(where, grid, GRID_KEYS)
     for key in ("datasets", "defaults", "axes"):
         if not isinstance(grid.get(key, {}), dict):
             problems.append(problem(where, must(key, "an object", grid[key])))

@@ -8,15 +8,12 @@ A screenshot of the result is saved to test-artifacts/serve.png.
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 
 import pytest
 
 from fer_keras.constants import CLASS_NAMES
 from fer_keras.serve.app import create_app
-from tests.model_fixtures import REPO_ROOT, face_photo, shared_model_folder
+from tests.model_fixtures import REPO_ROOT, face_photo, running_server, shared_model_folder
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -27,29 +24,11 @@ pytestmark = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory):
-    import uvicorn
-
     model_dir = shared_model_folder(tmp_path_factory, onnx=True)
-    port = free_port()
-    config = uvicorn.Config(create_app(model_dir, runtime="onnx"), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with running_server(create_app(model_dir, runtime="onnx")) as (host, port):
+        yield f"http://{host}:{port}/"
 
 
 @pytest.fixture(scope="module")

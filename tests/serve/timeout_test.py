@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 
 import httpx
@@ -18,17 +17,11 @@ import pytest
 from fer_keras.cli.serve import main as serve_main
 from fer_keras.errors import FerError
 from fer_keras.serve.app import create_app
-from tests.model_fixtures import face_photo, jpeg_bytes, shared_model_folder
+from tests.model_fixtures import face_photo, jpeg_bytes, running_server, shared_model_folder
 
 BODY_TIMEOUT = 2.0  # seconds: short, so the test is quick, but far above loopback latency
 MARGIN = 3.0  # seconds on top of BODY_TIMEOUT: the machine may be busy (tests run under nice)
 BOUNDARY = "fer-test-boundary"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -39,20 +32,8 @@ def model_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(model_dir):
     """``(host, port)`` of uvicorn serving the app in a background thread (the onnx runtime: no TensorFlow)."""
-    import uvicorn
-
-    port = _free_port()
-    app = create_app(model_dir, runtime="onnx", body_timeout=BODY_TIMEOUT)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield "127.0.0.1", port
-    server.should_exit = True
-    thread.join(timeout=10)
+    with running_server(create_app(model_dir, runtime="onnx", body_timeout=BODY_TIMEOUT)) as address:
+        yield address
 
 
 def _multipart(data: bytes) -> bytes:
