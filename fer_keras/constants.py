@@ -73,3 +73,11 @@ BALANCE_MANIFEST_FILE = "manifest.json"
 REPORT_HTML_FILE = "report.html"
 REPORT_SUMMARY_FILE = "summary.json"
 REPORT_RANKING_FILE = "ranking.csv"
+
+# fer-reactions outputs (written into its --out folder; see fer_keras/reactions/summary.py).
+TIMELINE_FILE = "timeline.csv"
+REACTIONS_SUMMARY_FILE = "summary.json"
+REACTIONS_REPORT_FILE = "report.html"
+PEAKS_DIR = "peaks"
+ANNOTATED_SUFFIX = ".annotated.mp4"
+VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv")

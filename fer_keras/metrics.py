@@ -10,7 +10,9 @@ present classes only (a missing class would otherwise pull it down by a whole cl
 share); its confusion-matrix column still counts the images wrongly predicted as it.
 Evaluation sets from other sources (CK+, photos) often lack a class, which is why it matters.
 
-scikit-learn is imported when a function runs, so importing this module stays cheap.
+Computed with numpy alone (no scikit-learn: ``fer-eval`` runs in the TensorFlow-free
+install); ``classification_report`` has scikit-learn's ``output_dict`` shape and values,
+which ``tests/metrics_test.py`` checks against scikit-learn itself.
 """
 
 from __future__ import annotations
@@ -61,36 +63,66 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], class_n
         if bad:
             raise FerError(must(label, f"class indices in [0, {k - 1}]", bad))
 
-    from sklearn.metrics import classification_report, confusion_matrix, f1_score
-
-    matrix = confusion_matrix(y_true, y_pred, labels=list(range(k)))
+    matrix = np.zeros((k, k), dtype=np.int64)
+    np.add.at(matrix, (y_true, y_pred), 1)
     support = matrix.sum(axis=1)
     present = [i for i in range(k) if support[i] > 0]
-    report = classification_report(
-        y_true,
-        y_pred,
-        labels=present,
-        target_names=[names[i] for i in present],
-        output_dict=True,
-        zero_division=0,
-    )
+    report = _classification_report(matrix, present, names, set(y_true.tolist()) | set(y_pred.tolist()))
     return {
         "n": int(len(y_true)),
         "class_names": names,
         "missing_classes": [names[i] for i in range(k) if not support[i]],
         "accuracy": float(np.mean(y_true == y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
+        "macro_f1": report["macro avg"]["f1-score"],
         "macro_f1_classes": [names[i] for i in present],
         "per_class_recall": {names[i]: (float(matrix[i, i] / support[i]) if support[i] else None) for i in range(k)},
         "support": {names[i]: int(support[i]) for i in range(k)},
         "confusion_matrix": matrix.tolist(),
         "confusion_matrix_axes": CONFUSION_AXES,
-        "classification_report": _plain(report),
+        "classification_report": report,
     }
 
 
-def _plain(value: Any) -> Any:
-    """scikit-learn's report with numpy scalars turned into JSON numbers."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return value.item() if hasattr(value, "item") else value
+def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``numerator / denominator``, 0 where the denominator is 0 (scikit-learn's ``zero_division=0``)."""
+    numerator, denominator = np.asarray(numerator, float), np.asarray(denominator, float)
+    out = np.zeros(np.broadcast(numerator, denominator).shape)
+    np.divide(numerator, denominator, out=out, where=denominator != 0)
+    return out
+
+
+def _classification_report(matrix: np.ndarray, labels: list[int], names: list[str], seen: set[int]) -> dict[str, Any]:
+    """scikit-learn's ``classification_report(labels=labels, output_dict=True, zero_division=0)``
+    from a confusion matrix: per class and micro ("accuracy" when ``labels`` covers every
+    class ``seen`` in the labels or predictions), macro and weighted averages."""
+    tp = np.diag(matrix)[labels].astype(float)
+    true = matrix.sum(axis=1)[labels].astype(float)
+    pred = matrix.sum(axis=0)[labels].astype(float)
+    precision, recall, f1 = _divide(tp, pred), _divide(tp, true), _divide(2 * tp, true + pred)
+    report: dict[str, Any] = {}
+    for j, i in enumerate(labels):
+        report[names[i]] = {
+            "precision": float(precision[j]),
+            "recall": float(recall[j]),
+            "f1-score": float(f1[j]),
+            "support": float(true[j]),
+        }
+    total = float(true.sum())
+    micro = [
+        _divide(tp.sum(), pred.sum()),
+        _divide(tp.sum(), true.sum()),
+        _divide(2 * tp.sum(), true.sum() + pred.sum()),
+    ]
+    weights = true / total if total else np.zeros_like(true)
+    averages = {
+        "micro": micro,
+        "macro": [precision.mean(), recall.mean(), f1.mean()],
+        "weighted": [(precision * weights).sum(), (recall * weights).sum(), (f1 * weights).sum()],
+    }
+    for average, (p, r, f) in averages.items():
+        report[f"{average} avg"] = {"precision": float(p), "recall": float(r), "f1-score": float(f), "support": total}
+    if seen <= set(labels):
+        report["accuracy"] = report.pop("micro avg")["precision"]
+    # scikit-learn's key order: classes, then accuracy / micro avg, macro avg, weighted avg.
+    order = [names[i] for i in labels] + [k for k in ("accuracy", "micro avg") if k in report]
+    return {key: report[key] for key in [*order, "macro avg", "weighted avg"]}

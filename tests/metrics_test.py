@@ -63,3 +63,27 @@ def test_importing_it_stays_light():
     code = "import sys, fer_keras.metrics; sys.exit(1 if 'sklearn' in sys.modules else 0)"
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=subprocess_env(), timeout=60)
     assert done.returncode == 0
+
+
+def test_numpy_metrics_equal_scikit_learns_on_random_labels():
+    """fer_keras.metrics has no scikit-learn (the TensorFlow-free install); its numbers are scikit-learn's."""
+    import numpy as np
+    from sklearn.metrics import classification_report, confusion_matrix
+
+    rng = np.random.default_rng(0)
+    names = list("abcdefg")
+    for _ in range(200):
+        n = int(rng.integers(1, 40))  # few labels and few classes: missing and predicted-only classes happen
+        y_true = rng.integers(0, rng.integers(1, 8), n)
+        y_pred = rng.integers(0, rng.integers(1, 8), n)
+        m = classification_metrics(y_true, y_pred, names)
+        present = sorted(set(y_true.tolist()))
+        expected = classification_report(
+            y_true, y_pred, labels=present, target_names=[names[i] for i in present], output_dict=True, zero_division=0
+        )
+        assert list(m["classification_report"]) == list(expected)
+        for key, value in expected.items():
+            assert m["classification_report"][key] == pytest.approx(value, abs=1e-12), key
+        expected_f1 = f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)
+        assert m["macro_f1"] == pytest.approx(expected_f1, abs=1e-12)
+        assert m["confusion_matrix"] == confusion_matrix(y_true, y_pred, labels=list(range(7))).tolist()

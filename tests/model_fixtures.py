@@ -27,7 +27,6 @@ from fer_keras.constants import (
     METADATA_FILE,
     MODEL_FILE,
     ONNX_FILE,
-    WEIGHTS_FILE,
 )
 from fer_keras.data.demo import draw_face
 from fer_keras.environment import QUIET_ENVIRONMENT, quiet_environment
@@ -64,7 +63,6 @@ def make_model_folder(
     # A model must have been called once before Keras can export it.
     model.predict(np.zeros((1, height, width, COLOR_MODES[color_mode]), np.float32), verbose=0)
     model.save(out / MODEL_FILE)
-    model.save_weights(out / WEIGHTS_FILE)
     architecture = {
         "name": "tiny_test_model",
         "description": "test fixture",

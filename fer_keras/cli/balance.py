@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from fer_keras.extras import require
+
+    require("albumentations", "train")  # recipes are albumentations pipelines
     from fer_keras.data.balance import balance, describe_plan, plan_balance
     from fer_keras.data.recipe import load_recipe
     from fer_keras.validation import MAX_THREADS, check_count

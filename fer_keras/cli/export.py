@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fer_keras.cli import _common
-from fer_keras.constants import BEST_MODEL_DIR, EXPORT_INPUT_NAME, EXPORT_OUTPUT_NAME
+from fer_keras.constants import EXPORT_INPUT_NAME, EXPORT_OUTPUT_NAME
 from fer_keras.inference import export
+from fer_keras.model.shipped import default_model_dir
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,7 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
         f"a JSON sidecar (<export>.json) records it. Exports take '{EXPORT_INPUT_NAME}' (float32 raw pixels "
         f"in [0, 255], dynamic batch) and return '{EXPORT_OUTPUT_NAME}'.",
     )
-    p.add_argument("--model", default=BEST_MODEL_DIR, metavar="DIR", help="model folder (default: %(default)s)")
+    p.add_argument(
+        "--model",
+        default=str(default_model_dir()),
+        metavar="DIR",
+        help="model folder (default: the shipped model, %(default)s)",
+    )
     p.add_argument("--format", required=True, choices=export.FORMATS, help="export format")
     p.add_argument(
         "--out",
@@ -72,6 +78,9 @@ def handle(args: argparse.Namespace) -> int:
         print(f"would export {plan.info.path} to {plan.format}{opset}: {plan.path}")
         print(f"parity check on {len(plan.samples)} samples from {plan.sample_source}, tolerance {plan.tolerance:g}")
         return 0
+    from fer_keras.extras import require
+
+    require("keras", "train")  # every format converts model.keras (and checks parity against it)
     with _common.progress(total=len(export.STEPS), desc=f"export {plan.format}", quiet=args.quiet) as bar:
         result = export.run_plan(plan, bar)
     print(f"exported {plan.format}{opset}: {result.path} ({_size(result.path)}) in {result.seconds:.1f} s")

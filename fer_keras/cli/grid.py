@@ -1,6 +1,7 @@
 """`fer-grid`: run a hyperparameter grid (resumable, parallel), then export the best model.
 
 fer-grid [run] GRID.json [--workers N] [--dry-run] [--force] [--only PATTERN] [--backend local|ray]
+         [--ray-address ADDR] [--storage URI] [--gpus-per-run F] [--scheduler fifo|asha]
 fer-grid select [--history DIR] [--out DIR] [--grid GRID] [--run NAME] [--tta flip] [--dry-run]
 
 ``run`` is the default subcommand: ``fer-grid GRID.json`` is ``fer-grid run GRID.json``.
@@ -32,6 +33,10 @@ OVERRIDES = {
     "runs_dir": "runs folder of every run (overrides the grid file)",
     "mixed_precision": "mixed precision for every run, as fer-train's: float16 compute where a GPU is visible, "
     "else bfloat16 (CPUs)",
+    "devices": "train every run data-parallel on N devices or all (as fer-train's --devices; the batch size "
+    "stays the global batch)",
+    "tensorboard": "log every run to TensorBoard in DIR/<run name>",
+    "mlflow": "track every run in MLflow at URI: one MLflow experiment named after the grid, one MLflow run per run",
 }
 
 
@@ -53,6 +58,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--backend", choices=["local", "ray"], default="local", help="local process pool or Ray Tune")
     run.add_argument(
         "--ray-address", metavar="ADDR", help="address of an existing Ray cluster (default: start one locally)"
+    )
+    run.add_argument(
+        "--storage",
+        metavar="URI",
+        help="Ray: where trials persist their checkpoints, a folder or URI every node can reach, e.g. "
+        "s3://bucket/grids or a shared mount (default: RUNS_DIR/ray_results on this machine)",
+    )
+    run.add_argument(
+        "--gpus-per-run", type=float, default=0.0, metavar="F", help="Ray: GPUs each run asks for (default 0)"
+    )
+    run.add_argument(
+        "--scheduler",
+        choices=["fifo", "asha"],
+        default="fifo",
+        help="Ray: fifo trains every run to the end; asha stops unpromising runs early (default fifo)",
     )
     run.add_argument("--dry-run", action="store_true", help="validate everything and list runs with their status")
     run.add_argument("--force", action="store_true", help="retrain the chosen runs from scratch")
@@ -91,14 +111,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def handle_run(args: argparse.Namespace) -> int:
     from fer_keras.constants import STATUS_FAILED
-    from fer_keras.training.grid_runner import plan_grid, run_grid
+    from fer_keras.training.grid_runner import check_ray_options, plan_grid, run_grid
     from fer_keras.validation import check_int
 
-    check_int("--workers", args.workers, minimum=1)  # run_grid checks it too; here so --dry-run does
+    # run_grid checks them too; here so --dry-run does.
+    check_int("--workers", args.workers, minimum=1)
+    check_ray_options(args.backend, args.workers, args.storage, args.gpus_per_run, args.scheduler)
     overrides = config_values(args, list(OVERRIDES))
     plan = plan_grid(args.grid, overrides, args.only, args.force, args.out, select=not args.no_select)
     if args.dry_run:
         return _print_plan(plan)
+    from fer_keras.extras import require
+
+    # Checked here, once: otherwise every run's worker process would fail on its own.
+    require("tensorflow", "train")
+    if args.backend == "ray":
+        require("ray", "ray")
     if not args.quiet:
         counts = f"{len(plan.chosen)} runs, {plan.skipped} already done, {len(plan.todo)} to train"
         print(f"{args.grid}: {counts}", file=sys.stderr)
@@ -110,7 +138,17 @@ def handle_run(args: argparse.Namespace) -> int:
             bar.write(f"FAILED {outcome['name']}: {outcome.get('error')}", file=sys.stderr)
 
     try:
-        result = run_grid(plan, args.workers, args.backend, args.ray_address, args.quiet, on_done)
+        result = run_grid(
+            plan,
+            args.workers,
+            args.backend,
+            args.ray_address,
+            args.quiet,
+            on_done,
+            storage=args.storage,
+            gpus_per_run=args.gpus_per_run,
+            scheduler=args.scheduler,
+        )
     finally:
         bar.close()
     if result.best is not None:
@@ -167,6 +205,9 @@ def handle_select(args: argparse.Namespace) -> int:
         record, _ = choose_export(history, out, names)
         print(f"would export {record['name']} (best val_accuracy {record['best_val_accuracy']:.4f}) -> {out}")
         return 0
+    from fer_keras.extras import require
+
+    require("keras", "train")
     from fer_keras.training.selection import export_best
 
     reproduce = args.reproduce or "fer-grid select"

@@ -4,6 +4,9 @@ Examples:
     fer-predict photo.jpg
     fer-predict photos/ more.png --out results.csv --annotate annotated/
     fer-predict crops/ --no-detect --json --out results.json --runtime onnx
+
+The work is done by :class:`fer_keras.inference.recognizer.EmotionRecognizer` (the Python
+API), through :func:`fer_keras.inference.predict.predict_files`.
 """
 
 from __future__ import annotations
@@ -14,22 +17,27 @@ import sys
 from collections.abc import Sequence
 
 from fer_keras.cli import _common
-from fer_keras.constants import BEST_MODEL_DIR
+
+MODEL_HELP = "model folder (default: $FER_KERAS_MODEL, else the shipped model)"
+RUNTIME_HELP = (
+    "auto (default: onnx when the folder has model.onnx and onnxruntime is installed, else keras), "
+    "keras (model.keras, needs TensorFlow) or onnx (model.onnx, no TensorFlow)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from fer_keras.inference.faces import DETECTORS
+
     p = _common.parser("fer-predict", "Predict the facial expression of each face in images or folders of images.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files and/or folders (searched recursively)")
-    p.add_argument("--model", default=BEST_MODEL_DIR, metavar="DIR", help=f"model folder (default {BEST_MODEL_DIR})")
-    p.add_argument(
-        "--runtime",
-        default="keras",
-        choices=["keras", "onnx"],
-        help="keras (model.keras) or onnx (model.onnx, no TensorFlow)",
-    )
+    p.add_argument("--model", default=None, metavar="DIR", help=MODEL_HELP)
+    p.add_argument("--runtime", default="auto", choices=["auto", "keras", "onnx"], help=RUNTIME_HELP)
     p.add_argument("--out", metavar="FILE", help="write the results here (CSV, or JSON with --json or a .json name)")
     p.add_argument("--json", action="store_true", help="JSON instead of CSV / text")
     p.add_argument("--no-detect", action="store_true", help="no face detection: each image is one face crop")
+    p.add_argument(
+        "--detector", default=DETECTORS[0], choices=DETECTORS, help=f"face detector (default {DETECTORS[0]})"
+    )
     p.add_argument(
         "--margin",
         type=float,
@@ -47,32 +55,31 @@ def build_parser() -> argparse.ArgumentParser:
 def handle(args: argparse.Namespace) -> int:
     from fer_keras.errors import FerError
     from fer_keras.inference.predict import collect_files, predict_files, to_csv, to_json
-    from fer_keras.inference.predictor import Predictor, load_model_info
+    from fer_keras.inference.predictor import load_model_info, resolve_runtime
+    from fer_keras.inference.recognizer import EmotionRecognizer
     from fer_keras.validation import check_float, check_int
 
     if args.margin is not None:
         check_float("--margin", args.margin, low=0.0)
     check_int("--batch-size", args.batch_size, minimum=1)
+    recognizer = EmotionRecognizer(
+        args.model, runtime=args.runtime, detect=not args.no_detect, detector=args.detector, margin=args.margin
+    )
     files, missing = collect_files(args.paths)
     for path, reason in missing:
         print(f"warning: {path}: {reason}; skipped", file=sys.stderr)
     if not files:
         raise FerError(f"no image files in {', '.join(args.paths)}")
     if args.dry_run:
-        info = load_model_info(args.model)
-        print(f"would classify {len(files)} image file(s) with {info.name} ({args.runtime}); no output written")
+        info = load_model_info(recognizer.model_dir)
+        runtime = resolve_runtime(info.path, args.runtime)
+        print(f"would classify {len(files)} image file(s) with {info.name} ({runtime}); no output written")
         return 0
 
-    predictor = Predictor.load(args.model, runtime=args.runtime)
+    predictor = recognizer.load().predictor
     with _common.progress(total=len(files), quiet=args.quiet or len(files) == 1, unit="img", desc="predict") as bar:
         results, failures = predict_files(
-            predictor,
-            files,
-            detect=not args.no_detect,
-            margin=args.margin,
-            batch_size=args.batch_size,
-            annotate_dir=args.annotate,
-            progress=bar,
+            recognizer, files, batch_size=args.batch_size, annotate_dir=args.annotate, progress=bar
         )
     for path, reason in failures:
         print(f"warning: {path}: {reason}; skipped", file=sys.stderr)

@@ -13,13 +13,13 @@ from pathlib import Path
 
 from fer_keras.cli import _common
 from fer_keras.constants import (
-    BEST_MODEL_DIR,
     HISTORY_DIR,
     REPORT_HTML_FILE,
     REPORT_RANKING_FILE,
     REPORT_SUMMARY_FILE,
     REPORTS_DIR,
 )
+from fer_keras.model.shipped import default_model_dir
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,9 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--model",
-        default=BEST_MODEL_DIR,
+        default=str(default_model_dir()),
         metavar="DIR",
-        help="model folder evaluated on the test split (default: %(default)s)",
+        help="model folder evaluated on the test split (default: the shipped model, %(default)s)",
     )
     p.add_argument("--no-model", action="store_true", help="skip the test-split evaluation (no TensorFlow)")
     p.add_argument(
@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from fer_keras.extras import require
+
+    for module in ("pandas", "matplotlib", "seaborn"):
+        require(module, "train")  # the tables and figures; fer-report is part of the training workflow
     from fer_keras.report import build_report
     from fer_keras.report.build import describe_inputs
 

@@ -14,20 +14,17 @@ import sys
 from collections.abc import Sequence
 
 from fer_keras.cli import _common
-from fer_keras.constants import BEST_MODEL_DIR
+from fer_keras.cli.predict import MODEL_HELP, RUNTIME_HELP
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from fer_keras.inference.faces import DETECTORS
+
     p = _common.parser("fer-serve", "Serve the expression model: a web page at / and a JSON API at /api/predict.")
-    p.add_argument("--model", default=BEST_MODEL_DIR, metavar="DIR", help=f"model folder (default {BEST_MODEL_DIR})")
+    p.add_argument("--model", default=None, metavar="DIR", help=MODEL_HELP)
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
-    p.add_argument(
-        "--runtime",
-        default="keras",
-        choices=["keras", "onnx"],
-        help="keras (model.keras) or onnx (model.onnx, no TensorFlow)",
-    )
+    p.add_argument("--runtime", default="auto", choices=["auto", "keras", "onnx"], help=RUNTIME_HELP)
     p.add_argument("--max-upload-mb", type=float, default=10.0, help="largest accepted request body in MB (default 10)")
     p.add_argument(
         "--max-batch-files", type=int, default=16, help="most files per /api/predict/batch request (default 16)"
@@ -40,11 +37,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer 408 and close the connection when a request body stalls this long (default 30)",
     )
     p.add_argument("--no-detect", action="store_true", help="no face detection: each upload is one face crop")
+    p.add_argument(
+        "--detector", default=DETECTORS[0], choices=DETECTORS, help=f"face detector (default {DETECTORS[0]})"
+    )
     p.add_argument("--dry-run", action="store_true", help="check the model folder and settings, start nothing")
     return p
 
 
 def handle(args: argparse.Namespace) -> int:
+    from fer_keras.inference.predictor import resolve_runtime
     from fer_keras.serve.app import create_app
     from fer_keras.validation import check_float, check_int
 
@@ -58,11 +59,14 @@ def handle(args: argparse.Namespace) -> int:
         max_upload_bytes=max_bytes,
         max_batch_files=args.max_batch_files,
         detect=not args.no_detect,
+        detector=args.detector,
         body_timeout=args.body_timeout,
     )
+    recognizer = app.state.recognizer
+    runtime = resolve_runtime(recognizer.model_dir, args.runtime)
     if args.dry_run:
         print(
-            f"would serve {args.model} ({args.runtime}) on http://{args.host}:{args.port}/ "
+            f"would serve {recognizer.model_dir} ({runtime}) on http://{args.host}:{args.port}/ "
             f"(request bodies time out after {args.body_timeout:g} s without data)"
         )
         return 0
@@ -70,7 +74,7 @@ def handle(args: argparse.Namespace) -> int:
 
     if not args.quiet:
         print(
-            f"fer-serve: loading {args.model} ({args.runtime}); page at http://{args.host}:{args.port}/",
+            f"fer-serve: loading {recognizer.model_dir} ({runtime}); page at http://{args.host}:{args.port}/",
             file=sys.stderr,
         )
     # One process, no reload: the model is loaded once and shared by the worker threads.

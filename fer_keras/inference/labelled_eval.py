@@ -5,8 +5,8 @@ flat ``<root>/<emotion>/*`` folder. Sets from other sources rarely have all seve
 classes: a class the model knows but the set lacks is *missing* (see
 :mod:`fer_keras.metrics` for what that does to recall and macro-F1); a class folder the
 model does not know is an error. With ``detect_faces`` each photo is cropped to its
-largest Haar face (the detector and crop rule of ``fer-predict``) and classified whole
-when none is found, which is counted.
+largest face (the detectors and crop rule of ``fer-predict`` and the Python API:
+:mod:`fer_keras.inference.recognizer`) and classified whole when none is found, which is counted.
 
 Results are JSON-ready dicts whose key names ``fer-report`` reads (``dataset``, ``n``,
 ``accuracy``, ``macro_f1``, ``per_class_recall``, ...). The model is a
@@ -32,9 +32,9 @@ from fer_keras.constants import COLOR_MODES, SPLITS
 from fer_keras.data.folders import list_classes, scan_split_lenient
 from fer_keras.data.images import load_images, map_files, to_array
 from fer_keras.errors import FerError, did_you_mean, problem
-from fer_keras.inference.faces import Face, crop_faces, find_faces
-from fer_keras.inference.predict import crop_rule
+from fer_keras.inference.faces import DETECTORS, Face, crop_faces, find_faces
 from fer_keras.inference.predictor import Predictor
+from fer_keras.inference.recognizer import crop_rule
 from fer_keras.metrics import classification_metrics
 from fer_keras.model.crop import CropRule
 from fer_keras.validation import check_choice, check_int, must
@@ -60,6 +60,7 @@ class EvalSet:
     boxes: list[Face | None] | None = None
     failures: list[tuple[str, str]] | None = None
     detect_seconds: float = 0.0
+    detector: str | None = None  # which detector found ``boxes``
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -86,15 +87,17 @@ def load_eval_set(
     detect_faces: bool = False,
     workers: int | None = None,
     progress=None,
+    detector: str = DETECTORS[0],
 ) -> EvalSet:
     """Scan an evaluation set; with ``detect_faces`` also find the largest face of each image.
 
     Args:
         path: a dataset root with a ``split`` folder, or a flat ``<emotion>/`` folder.
         split: which split of a dataset root (``test`` by default).
-        detect_faces: run the Haar detector of ``fer-predict`` on every image.
+        detect_faces: run the face detector of ``fer-predict`` on every image.
         workers: detection threads (default: 2 per CPU, at most 8).
         progress: an optional tqdm bar advanced once per detected image.
+        detector: which detector (one of ``DETECTORS``; default the first, ``haar``).
 
     Raises:
         FerError: missing folder, no class folders, or no images.
@@ -105,6 +108,7 @@ def load_eval_set(
         ('fer2013', 'test', 3589)
     """
     check_choice("split", split, SPLITS)
+    check_choice("detector", detector, DETECTORS)
     root = Path(path)
     folder, split_used, name = _locate(root, split)
     classes = list_classes(folder)
@@ -113,19 +117,21 @@ def load_eval_set(
     files = scan_split_lenient(folder, None, classes)
     data = EvalSet(name, root, split_used, classes, list(files.paths), [classes[i] for i in files.labels], failures=[])
     if detect_faces:
-        detect_set_faces(data, workers, progress)
+        detect_set_faces(data, workers, progress, detector)
     return data
 
 
-def detect_set_faces(data: EvalSet, workers: int | None = None, progress=None) -> EvalSet:
+def detect_set_faces(data: EvalSet, workers: int | None = None, progress=None, detector: str = DETECTORS[0]) -> EvalSet:
     """Find the largest face of every image of ``data`` (in place; see :func:`load_eval_set`)."""
+    check_choice("detector", detector, DETECTORS)
     start = time.perf_counter()
-    boxes, data.failures = _detect_all(data.paths, workers, progress)
+    boxes, data.failures = _detect_all(data.paths, workers, progress, detector)
     failed = {path for path, _ in data.failures}
     keep = [i for i, path in enumerate(data.paths) if path not in failed]
     data.paths, data.labels = [data.paths[i] for i in keep], [data.labels[i] for i in keep]
     data.boxes = [boxes[i] for i in keep]
     data.detect_seconds = time.perf_counter() - start
+    data.detector = detector
     return data
 
 
@@ -135,11 +141,11 @@ def _open(path: str) -> Image.Image:
         return ImageOps.exif_transpose(img)
 
 
-def _detect_all(paths: Sequence[str], workers: int | None, progress) -> tuple[list[Face | None], list]:
+def _detect_all(paths: Sequence[str], workers: int | None, progress, detector: str) -> tuple[list[Face | None], list]:
     boxes: list[Face | None] = [None] * len(paths)
 
     def work(i: int) -> None:
-        faces = find_faces(_open(paths[i]), detect=True)  # largest first
+        faces = find_faces(_open(paths[i]), detect=True, detector=detector)  # largest first
         boxes[i] = faces[0] if faces[0].detected else None
 
     return boxes, map_files(paths, work, workers, progress)
@@ -286,7 +292,12 @@ def _face_counts(data: EvalSet, ok: Sequence[int], rule: CropRule) -> dict[str, 
     if data.boxes is None:
         return None
     found = sum(data.boxes[i] is not None for i in ok)
-    return {"detected": int(found), "whole_image": int(len(ok) - found), "crop": rule.to_dict()}
+    return {
+        "detected": int(found),
+        "whole_image": int(len(ok) - found),
+        "detector": data.detector,
+        "crop": rule.to_dict(),
+    }
 
 
 def result_filename(dataset: str, peer: str | None = None) -> str:

@@ -9,10 +9,13 @@ stubs). Every predictor takes the same raw pixels (float32 in [0, 255], resized 
 ``fer-serve``, ``fer-eval`` and the report are runtime-agnostic.
 
 The ``onnx`` runtime never imports TensorFlow: only the keras runtime does, lazily.
+``auto`` (:func:`resolve_runtime`) picks onnx when the folder has ``model.onnx`` and
+onnxruntime is installed, else keras: the TensorFlow-free install runs the ONNX model.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -24,6 +27,7 @@ from PIL import Image
 from fer_keras.constants import ONNX_FILE
 from fer_keras.data.images import to_array
 from fer_keras.errors import FerError, problem
+from fer_keras.extras import require
 from fer_keras.model.crop import CropRule
 from fer_keras.model.model_folder import (
     TTA_CHOICES,
@@ -37,6 +41,8 @@ from fer_keras.model.model_folder import (
 from fer_keras.validation import check_choice, check_int, must
 
 RUNTIMES: tuple[str, ...] = ("keras", "onnx")
+# What commands and the API accept: a runtime, or "auto" (see resolve_runtime).
+RUNTIME_CHOICES: tuple[str, ...] = ("auto", *RUNTIMES)
 DEFAULT_BATCH_SIZE = 64
 # The name fer_keras.serve.app and fer_keras.cli.predict import the metadata reader by.
 load_model_info = read_model_info
@@ -83,7 +89,9 @@ class Predictor:
         batch_size: int = DEFAULT_BATCH_SIZE,
         tta: Sequence[str] | None = None,
     ) -> Predictor:
-        """Load the model of ``model_dir`` with the ``keras`` or ``onnx`` runtime.
+        """Load the model of ``model_dir`` with the ``keras``, ``onnx`` or ``auto`` runtime.
+
+        ``auto`` is resolved by :func:`resolve_runtime`; :attr:`runtime` names the one used.
 
         ``tta`` overrides the test-time augmentation the model folder asks for
         (``metadata.json`` ``inference.tta``; ``[]`` turns it off).
@@ -97,10 +105,11 @@ class Predictor:
             >>> predictor.predict(np.zeros((1, 48, 48, 1), np.uint8)).shape  # doctest: +SKIP
             (1, 7)
         """
-        check_choice("runtime", runtime, RUNTIMES)
+        check_choice("runtime", runtime, RUNTIME_CHOICES)
         check_int("batch_size", batch_size, minimum=1)
         _check_tta(tta)
         info = read_model_info(model_dir)
+        runtime = resolve_runtime(info.path, runtime)
         loader = _load_onnx if runtime == "onnx" else _load_keras
         run_batch, thread_safe = loader(info)
         return cls(info, runtime, run_batch, thread_safe, batch_size, tta)
@@ -202,12 +211,39 @@ class Predictor:
             return self._run_batch(batch)
 
 
+def resolve_runtime(model_dir: str | os.PathLike, runtime: str = "auto") -> str:
+    """The runtime ``runtime`` means for ``model_dir``: ``auto`` is ``onnx`` when the folder
+    has ``model.onnx`` and onnxruntime is installed, else ``keras``; others are returned as given.
+
+    Cheap: nothing is loaded or imported.
+
+    Example:
+        >>> resolve_runtime("models/best_model")  # doctest: +SKIP
+        'onnx'
+    """
+    check_choice("runtime", runtime, RUNTIME_CHOICES)
+    if runtime != "auto":
+        return runtime
+    has_onnx = (Path(model_dir) / ONNX_FILE).is_file()
+    return "onnx" if has_onnx and _installed("onnxruntime") else "keras"
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a finder that refuses the name, or a broken installation
+        return False
+
+
 def _check_tta(tta: Sequence[str] | None) -> None:
     for item in tta or ():
         check_choice("tta", item, TTA_CHOICES)
 
 
 def _load_keras(info: ModelInfo) -> tuple[Callable[[np.ndarray], np.ndarray], bool]:
+    # The TensorFlow-free install: one line naming the extra instead of a ModuleNotFoundError.
+    require("keras", "train", who=f"the keras runtime ({info.path}: {ONNX_FILE} not used)")
     model = load_keras_model(info)
 
     def run(batch: np.ndarray) -> np.ndarray:

@@ -1,8 +1,9 @@
 """A model folder (``models/<name>/``): its metadata schema, reading it, writing it, loading its model.
 
-A model folder holds ``metadata.json``, ``model.keras``, ``model.weights.h5`` and
-``architecture.json`` (format in docs/internals.md), later perhaps ``fer-export``'s
-exports. This module is the only code that reads or writes one: :class:`ModelInfo` is the
+A model folder holds ``metadata.json``, ``model.keras`` and ``architecture.json``
+(format in docs/internals.md), later perhaps ``fer-export``'s exports. (Folders written
+before 2026-12-02 also hold ``model.weights.h5``, the same weights again; it is no longer
+written, which keeps an ensemble of two models under the repository's size limit.) This module is the only code that reads or writes one: :class:`ModelInfo` is the
 validated metadata (the same checks on write and on read), :func:`write_model_folder`
 builds a folder aside and swaps it in whole, :func:`load_keras_model` loads its model and
 checks it against the metadata, and :func:`apply_tta` says what ``inference.tta`` means.
@@ -40,8 +41,12 @@ from fer_keras.validation import describe_choice, describe_int, must
 
 FORMAT_VERSION = 1
 # Test-time augmentations a model folder may ask for (metadata ``inference.tta``):
-# "flip" averages the probabilities of the image and its mirror image.
-TTA_CHOICES: tuple[str, ...] = ("flip",)
+# "flip" averages the probabilities of the image and its mirror image; "shift" averages
+# the image and four copies moved by SHIFT_FRACTION of its side (up, down, left, right;
+# edge pixels repeated): the "small crops" of the literature, which soften the model's
+# sensitivity to where the detector put the box. Both together average all 10 views.
+TTA_CHOICES: tuple[str, ...] = ("flip", "shift")
+SHIFT_FRACTION = 0.04  # 2 pixels of a 48-pixel face
 # What every model folder's metadata says about its input (the raw-pixel contract).
 PREPROCESSING: dict[str, Any] = {
     "input": "float32 pixels in [0, 255], shape (batch, height, width, channels)",
@@ -50,7 +55,7 @@ PREPROCESSING: dict[str, Any] = {
     "rescale_in_model": True,
 }
 # The files write_model_folder writes (a staging folder holds only these, or their temporaries).
-MODEL_FOLDER_FILES: tuple[str, ...] = (MODEL_FILE, WEIGHTS_FILE, ARCHITECTURE_FILE, METADATA_FILE)
+MODEL_FOLDER_FILES: tuple[str, ...] = (MODEL_FILE, ARCHITECTURE_FILE, METADATA_FILE)
 
 
 @dataclass(frozen=True)
@@ -205,7 +210,7 @@ def check_replaceable_model_folder(out: str | os.PathLike) -> None:
 def write_model_folder(
     out: str | os.PathLike, model: Any, metadata: Mapping[str, Any], architecture: Mapping[str, Any]
 ) -> ModelInfo:
-    """Write ``out/``: metadata, the Keras model (without optimizer state), its weights and architecture.
+    """Write ``out/``: metadata, the Keras model (without optimizer state) and its architecture.
 
     Everything is checked before anything is written: the metadata (as
     :func:`read_model_info` checks it; ``format_version`` is added), the model's input
@@ -251,7 +256,6 @@ def write_model_folder(
             raise FerError(str(err).replace(str(staging), str(out))) from None
         write_json_atomic(staging / ARCHITECTURE_FILE, dict(architecture))
         model.save(staging / MODEL_FILE)
-        model.save_weights(staging / WEIGHTS_FILE)
     return read_model_info(out)
 
 
@@ -302,16 +306,30 @@ def load_keras_model(info: ModelInfo) -> Any:
     return model
 
 
+def _shifted(pixels: np.ndarray) -> list[np.ndarray]:
+    """``pixels`` and four copies moved by :data:`SHIFT_FRACTION` of the side, edges repeated."""
+    d = max(1, round(SHIFT_FRACTION * min(pixels.shape[1:3])))
+    padded = np.pad(pixels, ((0, 0), (d, d), (d, d), (0, 0)), mode="edge")
+    height, width = pixels.shape[1:3]
+    offsets = ((d, d), (0, d), (2 * d, d), (d, 0), (d, 2 * d))  # centre, then moved down, up, right, left
+    return [padded[:, y : y + height, x : x + width] for y, x in offsets]
+
+
 def apply_tta(run: Callable[[np.ndarray], np.ndarray], pixels: np.ndarray, tta: Sequence[str]) -> np.ndarray:
     """``run`` (pixels → probabilities) on ``pixels`` under the test-time augmentation ``tta``.
 
-    ``flip`` makes one call on the images and their mirror images and returns the mean.
+    Every view goes to ``run`` in one call (one batch), and the probabilities of a face's
+    views are averaged: ``flip`` adds the mirror image, ``shift`` four shifted copies
+    (see :data:`TTA_CHOICES`); both give 10 views.
 
     Example:
         >>> apply_tta(lambda x: x[:, 0, :, 0], np.array([[[[1.0], [3.0]]]]), ["flip"]).tolist()
         [[2.0, 2.0]]
     """
+    views = _shifted(pixels) if "shift" in tta else [pixels]
     if "flip" in tta:
-        both = np.asarray(run(np.concatenate([pixels, pixels[:, :, ::-1]])))
-        return (both[: len(pixels)] + both[len(pixels) :]) / 2
-    return np.asarray(run(pixels))
+        views += [view[:, :, ::-1] for view in views]
+    if len(views) == 1:
+        return np.asarray(run(pixels))
+    probs = np.asarray(run(np.concatenate(views)))
+    return probs.reshape(len(views), len(pixels), *probs.shape[1:]).mean(axis=0)

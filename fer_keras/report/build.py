@@ -22,6 +22,7 @@ from fer_keras.report.model_section import complete_model_section, plan_model_se
 from fer_keras.report.ranking import per_model_extremes, rank_runs, ranking_stats
 from fer_keras.report.render import render_html
 from fer_keras.report.runs import Run, load_runs, runs_frame
+from fer_keras.report.seed_stats import seed_statistics
 from fer_keras.report.test_split import predict_split
 from fer_keras.training.history import now_iso
 from fer_keras.validation import check_bool, must
@@ -95,6 +96,7 @@ def _build(history_dir: Path, out_html: Path, model_dir, data_dir, reports: Path
         t = step("dataset", t)
         ranked = rank_runs(frame)
         stats = ranking_stats(ranked, model["metadata"].get("source_run"))
+        seeds = seed_statistics(run_set.runs)
         t = step("ranking", t)
         grid = grid_section(ranked, run_set.runs, stats)
         t = step("grid plots", t)
@@ -129,6 +131,7 @@ def _build(history_dir: Path, out_html: Path, model_dir, data_dir, reports: Path
             "unreadable": [{"path": str(u.path), "error": u.message} for u in run_set.unreadable],
         },
         "ranking": stats,
+        "seed_stats": seeds,
         "model": {key: model.get(key) for key in ("available", "message", "model_dir", "data_dir", "metadata")},
         "evaluation": model["metrics"],
         "dataset": {
@@ -152,6 +155,7 @@ def _build(history_dir: Path, out_html: Path, model_dir, data_dir, reports: Path
         "dataset": dataset,
         "ranked": ranked.to_dict(orient="records"),
         "stats": stats,
+        "seeds": seeds,
         "unreadable": run_set.unreadable,
         "grid": grid,
         "model": model,

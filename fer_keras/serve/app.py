@@ -1,14 +1,20 @@
 """The fer-serve FastAPI application: a page, a prediction API and a health check.
 
-The model is loaded once, at start-up (lifespan). Endpoints are plain ``def``
+The model is loaded once, at start-up (lifespan), into the app's
+:class:`~fer_keras.inference.recognizer.EmotionRecognizer` (``app.state.recognizer``),
+the inference path of ``fer-predict`` and the Python API. Routes are plain ``def``
 functions, which FastAPI runs in its thread pool, so decoding, face detection and
-inference never block the event loop; the Keras runtime serialises model calls
-itself (see :class:`fer_keras.inference.predictor.Predictor`).
+inference never block the event loop; the Keras runtime serialises model calls itself
+(see :class:`fer_keras.inference.predictor.Predictor`).
 
 Untrusted uploads are checked before any expensive work: the request body size
 (Content-Length and counted while reading), the file format, and the pixel count
 from the image header; a body that stalls mid-upload times out (408). Every
 rejection is a 4xx with ``{"error": "<one line>"}``.
+
+Adding routes: write them as an ``APIRouter`` in a module of this package, using the
+helpers of :mod:`fer_keras.serve.uploads`, and register it in :func:`create_app` with one
+``app.include_router(...)`` line beside the others.
 """
 
 from __future__ import annotations
@@ -19,9 +25,8 @@ import os
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
 
-from fastapi import FastAPI, File, Request, UploadFile
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -30,11 +35,15 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 
 import fer_keras
-from fer_keras.constants import BEST_MODEL_DIR
-from fer_keras.inference.predict import UnreadableImage, classify, model_identity, open_image
-from fer_keras.inference.predictor import RUNTIMES, Predictor, load_model_info
-from fer_keras.serve.schemas import BatchItemOut, ErrorOut, HealthOut, PredictionOut
+from fer_keras.inference.predict import model_identity
+from fer_keras.inference.predictor import RUNTIME_CHOICES, load_model_info
+from fer_keras.inference.recognizer import DETECTORS, EmotionRecognizer
+from fer_keras.serve import predict_routes, reactions_api
+from fer_keras.serve.schemas import HealthOut
+from fer_keras.serve.uploads import STATUS_FOR_REASON, Limits, UploadRejected, recognizer_of
 from fer_keras.validation import check_choice, check_float, check_int
+
+__all__ = ["STATIC_DIR", "STATUS_FOR_REASON", "UploadRejected", "create_app"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 2**20
@@ -43,21 +52,7 @@ DEFAULT_BODY_TIMEOUT_S = 30.0
 # Multipart boundaries and part headers ride on top of the file bytes.
 MULTIPART_SLACK_BYTES = 64 * 2**10
 
-# UnreadableImage.reason -> HTTP status.
-STATUS_FOR_REASON = {"empty": 400, "unsupported": 415, "too_large": 413, "corrupt": 422}
-
 log = logging.getLogger("fer_keras.serve")
-
-_ERRORS = {
-    status: {"model": ErrorOut, "description": text}
-    for status, text in {
-        400: "empty upload or malformed request",
-        408: "the request body stalled (nothing received for the body timeout)",
-        413: "upload or image too large",
-        415: "not an image in a supported format",
-        422: "corrupt or truncated image, or a missing field",
-    }.items()
-}
 
 
 class BodyLimit:
@@ -131,22 +126,14 @@ class BodyTimeout:
         await self.app(scope, timed_receive, send)
 
 
-class UploadRejected(Exception):
-    """A request the service refuses, with its HTTP status."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 def create_app(
-    model_dir: str | os.PathLike = BEST_MODEL_DIR,
-    runtime: str = "keras",
+    model_dir: str | os.PathLike | None = None,
+    runtime: str = "auto",
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     *,
     max_batch_files: int = DEFAULT_MAX_BATCH_FILES,
     detect: bool = True,
+    detector: str = DETECTORS[0],
     margin: float | None = None,
     body_timeout: float = DEFAULT_BODY_TIMEOUT_S,
 ) -> FastAPI:
@@ -156,44 +143,44 @@ def create_app(
     once with a :class:`FerError` rather than when the server starts.
 
     Args:
-        model_dir: the model folder (``metadata.json`` + ``model.keras`` / ``model.onnx``).
-        runtime: ``keras`` or ``onnx``.
+        model_dir: the model folder (default: the shipped model, or ``$FER_KERAS_MODEL``).
+        runtime: ``auto`` (onnx when the folder has ``model.onnx`` and onnxruntime is installed), ``keras`` or ``onnx``.
         max_upload_bytes: the largest accepted upload; a request body may exceed it
             only by 64 KiB of multipart overhead (a batch shares one limit).
         max_batch_files: the most files in one ``/api/predict/batch`` request.
         detect: find faces (else each upload is classified as one face crop).
+        detector: the face detector (one of ``DETECTORS``).
         margin: widen each detected face by this fraction per side (default: the model's crop rule).
         body_timeout: seconds a request body may stall (no bytes arriving) before the
             request is answered 408 and its connection closed.
 
     Example:
         >>> from fastapi.testclient import TestClient
-        >>> app = create_app("models/best_model", runtime="onnx")  # doctest: +SKIP
+        >>> app = create_app(runtime="onnx")  # doctest: +SKIP
         >>> with TestClient(app) as client:  # doctest: +SKIP
         ...     client.post("/api/predict", files={"file": open("me.jpg", "rb")}).json()["faces"][0]["label"]
         'happy'
     """
-    check_choice("runtime", runtime, RUNTIMES)
+    check_choice("runtime", runtime, RUNTIME_CHOICES)
     check_int("max_upload_bytes", max_upload_bytes, minimum=1)
     check_int("max_batch_files", max_batch_files, minimum=1)
     check_float("body_timeout", body_timeout, low=0.0, low_inclusive=False)
-    if margin is not None:
-        check_float("margin", margin, low=0.0)
-    info = load_model_info(model_dir)
-    limit_mb = f"{max_upload_bytes / 2**20:.3g} MB"
+    recognizer = EmotionRecognizer(model_dir, runtime=runtime, detect=detect, detector=detector, margin=margin)
+    info = load_model_info(recognizer.model_dir)
+    limits = Limits(max_upload_bytes, max_batch_files)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         # Idempotent: test clients may run the lifespan once per request.
-        if app.state.predictor is None:
+        if not app.state.ready:
             started = time.perf_counter()
-            predictor = await run_in_threadpool(Predictor.load, info.path, runtime)
+            predictor = (await run_in_threadpool(recognizer.load)).predictor
             # The first calls compile/initialise the runtime (Keras traces once for batch
             # size 1, then once more for any size): pay that now, not in a request.
             for n in (1, 2):
                 await run_in_threadpool(predictor.predict, _blank(predictor, n))
-            app.state.predictor = predictor
-            log.info("loaded %s (%s) in %.1f s", info.name, runtime, time.perf_counter() - started)
+            app.state.ready = True
+            log.info("loaded %s (%s) in %.1f s", info.name, predictor.runtime, time.perf_counter() - started)
         yield
 
     app = FastAPI(
@@ -203,36 +190,11 @@ def create_app(
         lifespan=lifespan,
         form_limits={"max_files": max_batch_files, "max_fields": 8},
     )
-    app.state.predictor = None
-    app.add_middleware(BodyLimit, max_bytes=max_upload_bytes + MULTIPART_SLACK_BYTES, limit_text=limit_mb)
+    app.state.recognizer = recognizer
+    app.state.limits = limits
+    app.state.ready = False
+    app.add_middleware(BodyLimit, max_bytes=max_upload_bytes + MULTIPART_SLACK_BYTES, limit_text=limits.text)
     app.add_middleware(BodyTimeout, seconds=float(body_timeout))
-
-    def predictor_of(request: Request) -> Predictor:
-        predictor = request.app.state.predictor
-        if predictor is None:
-            raise UploadRejected(503, "the model is not loaded yet")
-        return predictor
-
-    def read_upload(upload: UploadFile) -> bytes:
-        data = upload.file.read(max_upload_bytes + 1)
-        if len(data) > max_upload_bytes:
-            raise UploadRejected(413, f"{upload.filename or 'upload'}: larger than the {limit_mb} upload limit")
-        return data
-
-    def decode(upload: UploadFile):
-        data = read_upload(upload)
-        try:
-            return open_image(data, where=upload.filename or "upload")
-        except UnreadableImage as err:
-            raise UploadRejected(STATUS_FOR_REASON[err.reason], str(err)) from None
-
-    def describe(predictor: Predictor, image, faces, started: float) -> dict:
-        return {
-            "faces": [face.to_dict() for face in faces],
-            "image": {"width": image.width, "height": image.height},
-            "model": model_identity(predictor),
-            "time_ms": round((time.perf_counter() - started) * 1000, 1),
-        }
 
     @app.exception_handler(UploadRejected)
     async def _rejected(request: Request, exc: UploadRejected) -> JSONResponse:
@@ -259,7 +221,7 @@ def create_app(
 
     @app.get("/health", response_model=HealthOut, summary="Liveness and the loaded model")
     def health(request: Request) -> dict:
-        predictor = predictor_of(request)
+        predictor = recognizer_of(request).predictor
         return {
             "status": "ok",
             "model": {
@@ -270,47 +232,13 @@ def create_app(
             },
         }
 
-    @app.post(
-        "/api/predict", response_model=PredictionOut, responses=_ERRORS, summary="Emotions of the faces in one image"
-    )
-    def predict(
-        request: Request, file: Annotated[UploadFile, File(description="a jpg/png/bmp/webp/gif/tiff image")]
-    ) -> dict:
-        predictor = predictor_of(request)
-        started = time.perf_counter()
-        image = decode(file)
-        [faces] = classify(predictor, [image], detect=detect, margin=margin)
-        return describe(predictor, image, faces, started)
-
-    @app.post(
-        "/api/predict/batch",
-        response_model=list[BatchItemOut],
-        responses=_ERRORS,
-        summary="Emotions of the faces in several images (an unusable file gets an 'error' instead)",
-    )
-    def predict_batch(
-        request: Request, files: Annotated[list[UploadFile], File(description="image files")]
-    ) -> list[dict]:
-        predictor = predictor_of(request)
-        started = time.perf_counter()
-        out: list[dict] = []
-        decoded = []
-        for upload in files:
-            out.append({"file": upload.filename or "upload"})
-            try:
-                decoded.append((out[-1], decode(upload)))
-            except UploadRejected as err:
-                out[-1]["error"] = err.message
-        # One model call for the faces of every file.
-        per_image = classify(predictor, [image for _, image in decoded], detect=detect, margin=margin)
-        for (item, image), faces in zip(decoded, per_image):
-            item.update(describe(predictor, image, faces, started))
-        return out
-
+    # Route modules, one line each (see the module docstring).
+    app.include_router(predict_routes.router)
+    app.include_router(reactions_api.router)
     return app
 
 
-def _blank(predictor: Predictor, n: int):
+def _blank(predictor, n: int):
     import numpy as np
 
     return np.zeros((n, *predictor.info.input_shape), dtype=np.uint8)

@@ -37,6 +37,7 @@ from fer_keras.validation import (
     describe_int,
     describe_path,
     describe_stem,
+    describe_string,
     must,
     paths_overlap,
     read_json_file,
@@ -61,6 +62,8 @@ FIELD_CHOICES: dict[str, tuple[str, ...]] = {
     "lr_schedule": LR_SCHEDULES,
 }
 MAX_BATCH_SIZE = 65_536
+MAX_DEVICES = 1_024  # devices of one data-parallel run (a count; or "all")
+ALL_DEVICES = "all"
 IMAGE_SIDE = (8, 1024)  # smallest and largest height or width of the model input
 
 
@@ -72,7 +75,10 @@ class TrainConfig:
     path validates. ``learning_rate`` is always set once resolved; ``momentum``,
     ``nesterov`` and ``weight_decay`` only for the optimizers that use them. ``augment`` is
     ``None`` when augmentation is off. ``early_stopping``, ``reduce_lr`` and ``threads``
-    are ``None`` when off (or left to TensorFlow).
+    are ``None`` when off (or left to TensorFlow). ``devices`` (``None``: TensorFlow's default
+    device) is a device count or ``"all"`` for data-parallel training; ``tensorboard`` and
+    ``mlflow`` (``None``: off) are where the run is also tracked; ``grid`` is the grid a run
+    belongs to (set by ``fer-grid``, tags the MLflow run).
     """
 
     arch: str
@@ -102,6 +108,10 @@ class TrainConfig:
     history_dir: str = "history"
     runs_dir: str = "runs"
     threads: int | None = None
+    devices: str | int | None = None
+    tensorboard: str | None = None
+    mlflow: str | None = None
+    grid: str | None = None
 
     @property
     def run_dir(self) -> Path:
@@ -116,6 +126,9 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """The JSON form runs record (field order; ``image_size`` a list, no augmentation ``false``).
 
+        The fields of :data:`OMITTED_WHEN_UNSET` are left out while ``None``: records of runs
+        without them read back unchanged, whichever version wrote them.
+
         Example:
             >>> resolve_config({"arch": "a/m.json", "data": "d", "augment": False}).to_dict()["augment"]
             False
@@ -123,6 +136,9 @@ class TrainConfig:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["image_size"] = list(self.image_size)
         out["augment"] = self.augment.to_dict() if self.augment else False
+        for key in OMITTED_WHEN_UNSET:
+            if out[key] is None:
+                del out[key]
         return out
 
     @classmethod
@@ -166,6 +182,15 @@ def _check_image_size(name: str, value: Any) -> list[str]:
     return [must(name, f"[height, width] with integers in [{low}, {high}]", value)]
 
 
+def _check_devices(name: str, value: Any) -> list[str]:
+    if value is None or value == ALL_DEVICES:
+        return []
+    count = int(value) if isinstance(value, str) and value.isdigit() and len(value) < 6 else value
+    if describe_count("", count, MAX_DEVICES) is None:
+        return []
+    return [must(name, f"a device count in [1, {MAX_DEVICES}] or {ALL_DEVICES!r}", value)]
+
+
 def _check_augment(name: str, value: Any) -> list[str]:
     try:
         AugmentConfig.from_value(value, where=name)
@@ -203,10 +228,27 @@ FIELD_RULES: dict[str, Rule] = {
     "history_dir": _rule(describe_path),
     "runs_dir": _rule(describe_path),
     "threads": _rule(describe_count, MAX_THREADS, optional=True),
+    "devices": _check_devices,
+    "tensorboard": _rule(describe_path, optional=True),
+    "mlflow": _rule(describe_path, optional=True),  # a tracking URI or a local folder: a non-empty string
+    "grid": _rule(describe_string, optional=True),
 }
 FIELD_NAMES = tuple(f.name for f in fields(TrainConfig))
+# Fields added after runs were first recorded, written only when set (see TrainConfig.to_dict).
+OMITTED_WHEN_UNSET = ("devices", "tensorboard", "mlflow", "grid")
 # Fields that may differ between the run on disk and a rerun without changing what is trained.
-NON_IDENTITY_FIELDS = ("epochs", "history_dir", "runs_dir", "threads", "early_stopping")
+# devices: the same global batch trains the same model on any number of devices (synchronized BatchNorm).
+NON_IDENTITY_FIELDS = (
+    "epochs",
+    "history_dir",
+    "runs_dir",
+    "threads",
+    "early_stopping",
+    "devices",
+    "tensorboard",
+    "mlflow",
+    "grid",
+)
 
 
 def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
@@ -285,6 +327,8 @@ def _resolved(values: dict[str, Any], where: str) -> TrainConfig:
     if "augment" in values:
         values["augment"] = AugmentConfig.from_value(values["augment"])
     values["arch"], values["data"] = os.fspath(values["arch"]), os.fspath(values["data"])
+    if isinstance(values.get("devices"), str) and values["devices"].isdigit():
+        values["devices"] = int(values["devices"])  # "2" from the command line records as 2
     if values.get("name") is None:
         values.pop("name", None)
         cfg = TrainConfig(**values)

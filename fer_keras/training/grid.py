@@ -159,6 +159,7 @@ def expand_grid(grid: dict[str, Any], overrides: dict[str, Any] | None = None) -
             if len(merged.get("seed", [])) > 1:
                 suffix += f"_seed{values.get('seed')}"
             values.setdefault("name_suffix", suffix)
+            values.setdefault("grid", grid.get("name"))  # names the MLflow experiment of --mlflow
             try:
                 config = resolve_config(values, where=f"{where}: run {len(runs) + 1}")
             except FerError as err:

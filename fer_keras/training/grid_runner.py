@@ -3,8 +3,9 @@
 :func:`plan_grid` decides everything before any training: the runs, their status, the
 problems preflight finds and the model folder selection will replace (checked first, so a
 grid never trains for hours and then refuses its output). :func:`run_grid` records the
-runs with problems as failed, trains the others (local process pool or Ray Tune, same
-files either way) and exports the best finished run of the whole grid.
+runs with problems as failed, trains the others (local process pool, or Ray Tune trials
+through :mod:`fer_keras.training.ray_backend`; same files either way) and exports the best
+finished run of the whole grid.
 
 Each run trains in its own fresh process (``spawn``, one task per process), so a
 crash or a leaked TensorFlow graph in one run never touches another, and CPU
@@ -17,7 +18,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -160,6 +161,10 @@ def run_grid(
     ray_address: str | None = None,
     quiet: bool = False,
     on_done: Callable[[Outcome], None] | None = None,
+    *,
+    storage: str | None = None,
+    gpus_per_run: float = 0.0,
+    scheduler: str = "fifo",
 ) -> GridResult:
     """Run a planned grid: record blocked runs as failed, train the rest, export the best.
 
@@ -174,12 +179,15 @@ def run_grid(
         ray_address: an existing Ray cluster (default: a local Ray instance).
         quiet: no progress bars or per-epoch lines.
         on_done: called with each trained run's outcome as it finishes (progress display).
+        storage: Ray only: where trials persist their checkpoints, a folder or URI every node
+            can reach (:mod:`fer_keras.training.ray_backend`).
+        gpus_per_run: Ray only: GPUs each trial asks for.
+        scheduler: Ray only: ``fifo`` or ``asha`` (Tune's early stopping of unpromising runs).
 
     Raises:
         FerError: bad arguments, or a failed selection when no run failed.
     """
-    check_int("workers", workers, minimum=1)
-    check_choice("backend", backend, BACKENDS)
+    check_ray_options(backend, workers, storage, gpus_per_run, scheduler)
     failures: dict[str, str] = {}
     for run in plan.blocked:
         failures[run.name] = "; ".join(plan.problems[run.name])
@@ -194,7 +202,10 @@ def run_grid(
     outcomes: list[Outcome] = []
     todo = plan.todo
     if todo and backend == "ray":
-        outcomes = run_ray(todo, workers, plan.force, quiet, done, ray_address)
+        from fer_keras.training.ray_backend import run_ray
+
+        name = os.path.splitext(os.path.basename(plan.path))[0]
+        outcomes = run_ray(todo, workers, plan.force, quiet, done, ray_address, storage, gpus_per_run, scheduler, name)
     elif todo:
         outcomes = run_local(todo, workers, plan.force, quiet, done)
     best = select_error = None
@@ -211,6 +222,32 @@ def run_grid(
     return GridResult(plan, tuple(outcomes), failures, best, select_error)
 
 
+def check_ray_options(
+    backend: str, workers: int, storage: str | None = None, gpus_per_run: float = 0.0, scheduler: str = "fifo"
+) -> None:
+    """Validate the backend arguments of :func:`run_grid` (the CLI calls it before planning, for --dry-run).
+
+    Raises:
+        FerError: a bad value, or a Ray-only option (``--storage``, ``--gpus-per-run``,
+            ``--scheduler asha``) with the local backend.
+    """
+    from fer_keras.training.ray_backend import SCHEDULERS
+    from fer_keras.validation import check_float, describe_path
+
+    check_int("workers", workers, minimum=1)
+    check_choice("backend", backend, BACKENDS)
+    check_choice("scheduler", scheduler, SCHEDULERS)
+    check_float("gpus_per_run", gpus_per_run, 0)
+    if gpus_per_run > 1 and gpus_per_run != int(gpus_per_run):
+        raise FerError(f"gpus_per_run: must be at most 1 or a whole number (Ray's rule); got {gpus_per_run:g}")
+    if storage is not None and (message := describe_path("storage", storage)):
+        raise FerError(message)
+    ray_only = [flag for flag, used in (("--storage", storage is not None), ("--gpus-per-run", gpus_per_run > 0),
+                                        ("--scheduler asha", scheduler != "fifo")) if used]  # fmt: skip
+    if backend != "ray" and ray_only:
+        raise FerError(f"{', '.join(ray_only)}: only with --backend ray")
+
+
 def _gpu_count() -> int:
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
@@ -222,15 +259,20 @@ def _gpu_count() -> int:
     )
 
 
-def run_one(config: TrainConfig, force: bool, quiet: bool, gpu: int | None = None) -> Outcome:
-    """Train one run in this process and describe the outcome (never raises, but Ctrl-C)."""
+def run_one(
+    config: TrainConfig, force: bool, quiet: bool, gpu: int | None = None, extra_callbacks: Sequence[Any] = ()
+) -> Outcome:
+    """Train one run in this process and describe the outcome (never raises, but Ctrl-C).
+
+    ``extra_callbacks`` go to :func:`fer_keras.training.train.train` (the Ray backend's reporter).
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
     from fer_keras.training.train import train
 
     try:
-        record = train(config, force=force, quiet=quiet, progress=False)
+        record = train(config, force=force, quiet=quiet, progress=False, extra_callbacks=extra_callbacks)
         return {"name": config.name, "status": record["status"], "val_accuracy": record["best_val_accuracy"]}
     except FerError as err:
         record_failure(config, str(err))
@@ -296,68 +338,6 @@ def run_local(
                 future.cancel()
             raise
     return outcomes
-
-
-def run_ray(
-    runs: list[TrainConfig],
-    workers: int = 1,
-    force: bool = False,
-    quiet: bool = False,
-    on_done: Callable[[Outcome], None] | None = None,
-    address: str | None = None,
-) -> list[Outcome]:
-    """Train ``runs`` as Ray Tune trials (one trial per run), same history files.
-
-    Ray is optional: install with ``pip install 'ray[tune]'``. ``address`` joins an
-    existing cluster (``ray start --head`` elsewhere); without it a local Ray
-    instance is started on this machine.
-    """
-    try:
-        import ray
-        from ray import tune
-    except ImportError as err:
-        raise FerError("--backend ray needs Ray Tune: pip install 'ray[tune]'") from err
-
-    cores = os.cpu_count() or 1
-    cpus_per_run = max(1, cores // max(1, workers))
-    by_name = {run.name: replace(run, threads=run.threads or cpus_per_run) for run in runs}
-    storage = os.path.abspath(os.path.join(runs[0].runs_dir if runs else "runs", "ray_results"))
-    ray.init(address=address, include_dashboard=False, log_to_driver=not quiet, ignore_reinit_error=True,
-             num_cpus=None if address else cores)  # fmt: skip
-
-    def trainable(params: dict[str, Any]) -> None:
-        outcome = run_one(by_name[params["name"]], force, quiet)
-        tune.report({"done": outcome["status"] == STATUS_DONE, "val_accuracy": outcome.get("val_accuracy") or 0.0})
-
-    tuner = tune.Tuner(
-        tune.with_resources(trainable, {"cpu": cpus_per_run}),
-        param_space={"name": tune.grid_search(list(by_name))},
-        tune_config=tune.TuneConfig(max_concurrent_trials=workers),
-        run_config=tune.RunConfig(storage_path=storage, name="grid", verbose=0),
-    )
-    try:
-        tuner.fit()
-    finally:
-        ray.shutdown()
-    outcomes = []
-    for name, config in by_name.items():
-        status = run_status(config)
-        outcome = {"name": name, "status": status}
-        if status != STATUS_DONE:
-            outcome["error"] = _history_error(config)
-        outcomes.append(outcome)
-        if on_done:
-            on_done(outcome)
-    return outcomes
-
-
-def _history_error(config: TrainConfig) -> str:
-    from fer_keras.training.history import read_history
-
-    try:
-        return read_history(config.history_file).get("error") or "not finished"
-    except FerError as err:
-        return str(err)
 
 
 def log(msg: str) -> None:

@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,11 @@ from fer_keras.constants import (
     STATUS_RUNNING,
 )
 from fer_keras.errors import FerError
+from fer_keras.training.batchnorm import precise_bn_class, sync_batchnorm
 from fer_keras.training.config import TrainConfig, config_differences
+from fer_keras.training.devices import distribution, strategy_scope
 from fer_keras.training.history import is_finished, new_history, now_iso, read_history, write_history
+from fer_keras.training.tracking import Tracking
 
 RunResult = dict[str, Any]
 
@@ -76,53 +80,6 @@ def class_weights_for(labels: np.ndarray, num_classes: int) -> dict[int, float]:
     out = dict.fromkeys(range(num_classes), 1.0)
     out.update({int(c): float(w) for c, w in zip(present, weights)})
     return out
-
-
-def recalibrate_batchnorm(model, images: np.ndarray, batch_size: int = 128) -> int:
-    """Re-estimate every BatchNormalization layer's moving statistics on ``images``.
-
-    Training batches are augmented (resampled, so slightly blurred; brightness and
-    contrast shifted) and the weights move fast early on, so the moving averages
-    that inference uses drift away from the statistics of real, un-augmented
-    inputs: validation accuracy then sits near chance while training accuracy
-    rises. Averaging the batch statistics of a fixed sample of *un-augmented*
-    training images ("precise BN") removes that train/inference mismatch. Only the
-    statistics change; no trained weight does.
-
-    Returns:
-        The number of BatchNormalization layers updated.
-    """
-    import keras
-
-    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    if not layers or not len(images):
-        return 0
-    saved = [layer.momentum for layer in layers]
-    try:
-        for k, start in enumerate(range(0, len(images), batch_size), 1):
-            for layer in layers:
-                layer.momentum = (k - 1) / k  # running mean of the batch statistics
-            model(images[start : start + batch_size].astype(np.float32), training=True)
-    finally:
-        for layer, momentum in zip(layers, saved):
-            layer.momentum = momentum
-    return len(layers)
-
-
-def _precise_bn_class():
-    import keras
-
-    class PreciseBatchNorm(keras.callbacks.Callback):
-        """Recalibrates BatchNormalization statistics right before each validation."""
-
-        def __init__(self, images: np.ndarray):
-            super().__init__()
-            self.images = images
-
-        def on_test_begin(self, logs=None):
-            recalibrate_batchnorm(self.model, self.images)
-
-    return PreciseBatchNorm
 
 
 def _save_atomic(model, path: Path) -> None:
@@ -241,13 +198,22 @@ def _prepare(config: TrainConfig, force: bool) -> tuple[dict[str, Any] | None, P
     return record, hist_file, False
 
 
-def train(config: TrainConfig, force: bool = False, quiet: bool = False, log=None, progress: bool = True) -> RunResult:
+def train(
+    config: TrainConfig,
+    force: bool = False,
+    quiet: bool = False,
+    log=None,
+    progress: bool = True,
+    extra_callbacks: Sequence[Any] = (),
+) -> RunResult:
     """Train one run described by ``config`` (made by ``resolve_config``, once, by the caller).
 
     Resumes from ``runs/<name>/last.keras`` when an unfinished run with the same
     config exists; a finished run is returned as is unless ``force``. ``quiet``
     silences everything; ``progress=False`` keeps the per-epoch lines but drops
-    progress bars (what grid workers want).
+    progress bars (what grid workers want). ``extra_callbacks``: Keras callbacks, called after
+    the run's own recorder, so at an epoch's end the checkpoints and history file are already
+    written (the Ray backend reports them to Tune from there).
 
     Returns:
         The final history record.
@@ -280,6 +246,7 @@ def train(config: TrainConfig, force: bool = False, quiet: bool = False, log=Non
 
         tf.config.threading.set_intra_op_parallelism_threads(config.threads)
         tf.config.threading.set_inter_op_parallelism_threads(min(2, config.threads))
+    strategy = distribution(config)  # --devices: before anything else initialises TensorFlow's devices
     keras.utils.set_random_seed(config.seed)
     size = config.image_size
     bars_off = quiet or not progress
@@ -296,25 +263,30 @@ def train(config: TrainConfig, force: bool = False, quiet: bool = False, log=Non
     previous_policy = keras.config.dtype_policy().name
     if config.mixed_precision:
         keras.config.set_dtype_policy(mixed_precision_policy())
+    tracked = Tracking()
     try:
-        if record is None:
-            record = new_history(config.name, config.to_dict(), list(class_names), spec.sha256)
-            model = build_model(
-                spec, (*size, COLOR_MODES[config.color_mode]), num_classes, output_float32=config.mixed_precision
-            )
-            model.compile(
-                optimizer=make_optimizer(config),
-                loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-                metrics=["accuracy"],
-            )
-            initial_epoch = 0
-        else:
-            model = keras.models.load_model(folder / LAST_CHECKPOINT_FILE)
-            initial_epoch = record["epochs_done"]
+        with strategy_scope(strategy):  # variables (new or loaded) mirrored on every device
+            if record is None:
+                record = new_history(config.name, config.to_dict(), list(class_names), spec.sha256)
+                model = build_model(
+                    spec, (*size, COLOR_MODES[config.color_mode]), num_classes, output_float32=config.mixed_precision
+                )
+                model.compile(
+                    optimizer=make_optimizer(config),
+                    loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+                    metrics=["accuracy"],
+                )
+                initial_epoch = 0
+            else:
+                model = keras.models.load_model(folder / LAST_CHECKPOINT_FILE)
+                initial_epoch = record["epochs_done"]
+        sync_batchnorm(model, strategy)
+        if initial_epoch:
             if not quiet:
                 log(f"{config.name}: resuming at epoch {initial_epoch + 1} from {folder / LAST_CHECKPOINT_FILE}")
         record.update(status=STATUS_RUNNING, error=None, finished_at=None)
         write_history(hist_file, record)
+        tracked = Tracking.start(config, record, hist_file, log)
 
         train_ds = make_dataset(train_data, config.batch_size, num_classes, True, config.augment, config.seed)
         valid_ds = make_dataset(valid_data, config.batch_size, num_classes)
@@ -322,13 +294,15 @@ def train(config: TrainConfig, force: bool = False, quiet: bool = False, log=Non
         callbacks = [
             keras.callbacks.LearningRateScheduler(lambda epoch, lr: learning_rate_at(config, epoch)),
             recorder,
+            *tracked.callbacks,  # after the recorder: they mirror what it recorded
+            *extra_callbacks,
         ]
         if config.lr_schedule == "constant" and not config.warmup_epochs:
             callbacks.pop(0)  # keep ReduceLROnPlateau (or the optimizer's own lr) in charge
         if config.precise_bn:
             rng = np.random.default_rng(config.seed)
             sample = rng.choice(len(train_data), size=min(config.precise_bn, len(train_data)), replace=False)
-            callbacks.insert(0, _precise_bn_class()(train_data.images[np.sort(sample)]))
+            callbacks.insert(0, precise_bn_class()(train_data.images[np.sort(sample)]))
         if config.reduce_lr:
             callbacks.append(keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=config.reduce_lr))
         if config.early_stopping:
@@ -354,25 +328,27 @@ def train(config: TrainConfig, force: bool = False, quiet: bool = False, log=Non
         stopped_early = record["epochs_done"] < config.epochs
         record.update(status=STATUS_DONE, finished_at=now_iso(), stopped_early=stopped_early)
         write_history(hist_file, record)
+        tracked.finish(STATUS_DONE)
         return record
     except KeyboardInterrupt:
-        _mark(hist_file, record, STATUS_INTERRUPTED, "interrupted (Ctrl-C)")
+        _mark(hist_file, record, STATUS_INTERRUPTED, "interrupted (Ctrl-C)", tracked)
         raise
     except FerError as err:
-        _mark(hist_file, record, STATUS_FAILED, str(err))
+        _mark(hist_file, record, STATUS_FAILED, str(err), tracked)
         raise
     except Exception as err:
-        _mark(hist_file, record, STATUS_FAILED, f"{type(err).__name__}: {err}")
+        _mark(hist_file, record, STATUS_FAILED, f"{type(err).__name__}: {err}", tracked)
         raise
     finally:
         keras.config.set_dtype_policy(previous_policy)
 
 
-def _mark(hist_file: Path, record: dict[str, Any] | None, status: str, error: str) -> None:
+def _mark(hist_file: Path, record: dict[str, Any] | None, status: str, error: str, tracked: Tracking) -> None:
     if record is None:
         return
     record.update(status=status, error=error, finished_at=now_iso())
     write_history(hist_file, record)
+    tracked.finish(status)
 
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

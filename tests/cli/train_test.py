@@ -9,7 +9,7 @@ from dataclasses import fields
 import pytest
 
 from fer_keras.cli.train import CONFIG_FILE_ONLY, FLAGS, build_parser, config_from_args, flag_for, main
-from fer_keras.training.config import FIELD_CHOICES, TrainConfig, resolve_config
+from fer_keras.training.config import FIELD_CHOICES, OMITTED_WHEN_UNSET, TrainConfig, resolve_config
 
 FIELDS = [f.name for f in fields(TrainConfig)]
 
@@ -41,14 +41,16 @@ def test_every_flag_reaches_the_config():
             "--image-size", "40", "44", "--epochs", "3", "--seed", "7", "--variant", "balanced",
             "--augment-json", '{"zoom": 0.1}', "--class-weights", "--label-smoothing", "0.1", "--lr-schedule", "cosine",
             "--warmup-epochs", "1", "--early-stopping", "5", "--reduce-lr", "2", "--mixed-precision",
-            "--precise-bn", "0", "--name", "run1", "--history", "h", "--runs-dir", "r", "--threads", "2"]  # fmt: skip
+            "--precise-bn", "0", "--name", "run1", "--history", "h", "--runs-dir", "r", "--threads", "2",
+            "--devices", "2", "--tensorboard", "tb", "--mlflow", "http://127.0.0.1:5000"]  # fmt: skip
     cfg = resolve_config(config_from_args(build_parser().parse_args(argv)))
     expected = {"arch": "a/m.json", "data": "d", "optimizer": "sgd", "learning_rate": 0.05, "momentum": 0.8,
                 "nesterov": False, "weight_decay": 0.01, "batch_size": 32, "color_mode": "grayscale",
                 "image_size": (40, 44), "epochs": 3, "seed": 7, "variant": "balanced", "class_weights": True,
                 "label_smoothing": 0.1, "lr_schedule": "cosine", "warmup_epochs": 1, "early_stopping": 5,
                 "reduce_lr": 2, "mixed_precision": True, "precise_bn": 0, "name": "run1", "history_dir": "h",
-                "runs_dir": "r", "threads": 2}  # fmt: skip
+                "runs_dir": "r", "threads": 2, "devices": 2, "tensorboard": "tb",
+                "mlflow": "http://127.0.0.1:5000"}  # fmt: skip
     assert {key: getattr(cfg, key) for key in expected} == expected
     assert cfg.augment.zoom == 0.1 and set(expected) | {"augment"} | set(CONFIG_FILE_ONLY) == set(FIELDS)
 
@@ -59,7 +61,7 @@ def test_flags_override_the_config_file_and_unset_flags_do_not(tmp_path, capsys)
     assert main(["--config", str(config), "--epochs", "2", "--dry-run"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["epochs"] == 2 and printed["class_weights"] is True and printed["augment"]["flip"] is True
-    assert list(printed) == FIELDS
+    assert list(printed) == [f for f in FIELDS if f not in OMITTED_WHEN_UNSET]  # unset: not recorded
 
 
 def test_history_dir_still_works_for_one_release(capsys):

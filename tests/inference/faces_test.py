@@ -116,9 +116,17 @@ def test_detection_is_consistent_across_threads():
 
 
 def test_bad_arguments_are_one_line_errors():
-    with pytest.raises(FerError, match="2-D uint8"):
-        detect_faces(np.zeros((10, 10, 3), np.uint8))
+    with pytest.raises(FerError, match=r"2-D \(gray\) or \(H, W, 3\) \(RGB\) uint8"):
+        detect_faces(np.zeros((10, 10, 4), np.uint8))
+    with pytest.raises(FerError, match="uint8"):
+        detect_faces(np.zeros((10, 10), np.float32))
     with pytest.raises(FerError, match="'margin' must be"):
         expand_box(Box(0, 0, 1, 1), -0.1, 10, 10)
     with pytest.raises(FerError, match="'scale_factor' must be"):
         detect_faces(np.zeros((50, 50), np.uint8), scale_factor=1.0)
+
+
+def test_haar_takes_rgb_as_its_grayscale():
+    photo = face_photo(("happy", "sad"))
+    assert detect_faces(np.asarray(photo), detector="haar") == detect_faces(gray(photo), detector="haar")
+    assert find_faces(photo, detector="haar") == find_faces(photo.convert("L"), detector="haar")

@@ -17,17 +17,10 @@ from PIL import Image
 from fer_keras.cli.predict import main
 from fer_keras.constants import CLASS_NAMES
 from fer_keras.inference.faces import Box
-from fer_keras.inference.predict import (
-    FaceResult,
-    UnreadableImage,
-    annotate,
-    classify,
-    collect_files,
-    csv_columns,
-    open_image,
-    predict_files,
-)
+from fer_keras.inference.inputs import UnreadableImage, open_image
+from fer_keras.inference.predict import annotate, classify, collect_files, csv_columns, predict_files
 from fer_keras.inference.predictor import Predictor
+from fer_keras.inference.recognizer import EmotionRecognizer, FaceResult
 from tests.model_fixtures import REPO_ROOT, face_photo, jpeg_bytes, shared_model_folder, subprocess_env
 
 
@@ -132,9 +125,9 @@ def test_collect_files_recurses_and_filters(photos, tmp_path):
 def test_predict_files_in_small_batches_skips_unreadable_files(predictor, photos):
     (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     files, _ = collect_files([photos])
-    results, failures = predict_files(predictor, files, batch_size=2)
+    results, failures = predict_files(EmotionRecognizer.from_predictor(predictor), files, batch_size=2)
     assert [len(r.faces) for r in results] == [1, 1, 3]
-    assert [r.file.rsplit("/", 1)[-1] for r in results] == ["blank.png", "one.jpg", "three.png"]
+    assert [r.source.rsplit("/", 1)[-1] for r in results] == ["blank.png", "one.jpg", "three.png"]
     assert len(failures) == 1 and failures[0][0].endswith("broken.jpg")
 
 
@@ -305,3 +298,15 @@ def test_inference_applies_the_crop_rule_recorded_in_the_metadata(model_dir, tmp
     photo.save(tmp_path / "set" / "happy" / "a.png")
     faces = evaluate(predictor, load_eval_set(tmp_path / "set", detect_faces=True))["faces"]
     assert faces["detected"] == 1 and faces["crop"] == predictor.info.crop.to_dict()
+
+
+def test_cli_default_model_is_the_shipped_default_and_detector_is_threaded(model_dir, photos, monkeypatch, capsys):
+    monkeypatch.setenv("FER_KERAS_MODEL", str(model_dir))  # fer_keras.model.shipped: the env var wins
+    assert main([str(photos / "one.jpg"), "--dry-run"]) == 0
+    assert "with tiny_test_model (onnx)" in capsys.readouterr().out  # runtime auto: the folder has model.onnx
+    assert main([str(photos / "one.jpg"), "--detector", "haar", "--json", "-q"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"] == {"name": "tiny_test_model", "version": report["model"]["version"], "runtime": "onnx"}
+    assert report["files"][0]["faces"][0]["detected"] is True
+    with pytest.raises(SystemExit):
+        main([str(photos / "one.jpg"), "--detector", "nope"])

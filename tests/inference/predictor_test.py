@@ -17,7 +17,7 @@ from PIL import Image
 
 from fer_keras.constants import METADATA_FILE, MODEL_FILE, ONNX_FILE
 from fer_keras.errors import FerError
-from fer_keras.inference.predictor import Predictor, load_model_info
+from fer_keras.inference.predictor import Predictor, load_model_info, resolve_runtime
 from fer_keras.model.crop import CropRule
 from fer_keras.model.model_folder import read_model_info
 from tests.model_fixtures import REPO_ROOT, shared_model_folder, subprocess_env
@@ -108,8 +108,38 @@ def test_corrupt_model_file_is_a_user_error(model_copy):
         Predictor.load(model_copy, runtime="onnx")
 
 
+def test_auto_runtime_is_onnx_when_the_folder_has_model_onnx(model_copy):
+    assert resolve_runtime(model_copy) == "onnx" and Predictor.load(model_copy, runtime="auto").runtime == "onnx"
+    assert resolve_runtime(model_copy, "keras") == "keras"
+    (model_copy / ONNX_FILE).unlink()
+    assert resolve_runtime(model_copy) == "keras" and Predictor.load(model_copy, runtime="auto").runtime == "keras"
+
+
+def test_the_keras_runtime_without_keras_says_what_to_install(model_dir):
+    code = (
+        "import importlib.abc, sys\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('keras', 'tensorflow'): raise ModuleNotFoundError(name, name=name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from fer_keras.errors import FerError\n"
+        "from fer_keras.inference.predictor import Predictor\n"
+        "try:\n"
+        f"    Predictor.load({str(model_dir)!r}, runtime='keras')\n"
+        "except FerError as err:\n"
+        "    print(err)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=60
+    )
+    message = "the keras runtime ({}: model.onnx not used) needs the [train] extra (No module named 'keras'): "
+    assert message.format(model_dir) + "pip install 'fer_keras[train]'" in proc.stdout, proc.stdout + proc.stderr
+
+
 def test_bad_arguments(model_dir):
-    with pytest.raises(FerError, match="'runtime' must be one of 'keras', 'onnx'; got 'onx'; did you mean 'onnx'"):
+    with pytest.raises(
+        FerError, match="'runtime' must be one of 'auto', 'keras', 'onnx'; got 'onx'; did you mean 'onnx'"
+    ):
         Predictor.load(model_dir, runtime="onx")
     with pytest.raises(FerError, match="'batch_size' must be >= 1"):
         Predictor.load(model_dir, batch_size=0)
@@ -154,7 +184,7 @@ def test_flip_tta_averages_the_image_and_its_mirror(model_copy):
 
 
 def test_bad_tta_argument_is_refused(model_copy):
-    with pytest.raises(FerError, match="'tta' must be one of 'flip'; got 'spin'"):
+    with pytest.raises(FerError, match="'tta' must be one of 'flip'.*; got 'spin'"):
         Predictor.load(model_copy, runtime="onnx", tta=["spin"])
 
 

@@ -121,7 +121,7 @@ def test_every_invalid_metadata_field_is_reported(model_copy):
     assert "'class_names' must be a list of at least 2" in text
     assert "'input_size' must be [height, width]; got [48]" in text
     assert "'color_mode' must be one of 'rgb', 'grayscale'; got 'RGB'; did you mean 'rgb'?" in text
-    assert "'inference.tta' must be a list of flip; got ['rotate']" in text
+    assert "'inference.tta' must be a list of flip, shift; got ['rotate']" in text
     assert "crop: 'fill' must be one of edge, clip; got 'blur'" in text
 
 
@@ -144,7 +144,7 @@ def test_written_folder_reads_back_with_crop_and_tta(keras_model, tmp_path):
     assert meta["format_version"] == FORMAT_VERSION and list(meta)[0] == "format_version"
     assert meta["crop"] == CropRule().to_dict() and meta["inference"] == {"tta": ["flip"]}
     assert json.loads((out / ARCHITECTURE_FILE).read_text()) == ARCHITECTURE
-    assert is_model_folder(out) and (out / WEIGHTS_FILE).stat().st_size > 0
+    assert is_model_folder(out) and (out / MODEL_FILE).stat().st_size > 0 and not (out / WEIGHTS_FILE).exists()
     pixels = np.random.default_rng(0).integers(0, 256, (3, 48, 48, 1)).astype(np.float32)
     np.testing.assert_allclose(
         load_keras_model(info).predict_on_batch(pixels), keras_model.predict_on_batch(pixels), atol=1e-6
@@ -166,7 +166,7 @@ def test_a_new_folder_replaces_an_earlier_one_whole(keras_model, model_dir, tmp_
     ("changes", "message"),
     [
         ({"class_names": ["a", "a"]}, "'class_names' must be unique"),
-        ({"inference": {"tta": "flip"}}, "'inference.tta' must be a list of flip; got 'flip'"),
+        ({"inference": {"tta": "flip"}}, "'inference.tta' must be a list of flip, shift; got 'flip'"),
         ({"crop": {"margin": 5}}, "crop: 'margin' must be in [0, 2]; got 5"),
         ({"format_version": 2}, "'format_version' must be 1; got 2"),
         ({"class_names": ["a", "b", "c"]}, "model output is (None, 7) but metadata lists 3 class_names"),
@@ -221,3 +221,18 @@ def test_flip_tta_is_the_mean_of_the_image_and_its_mirror():
     assert apply_tta(run, pixels, ()).tolist() == [[1.0, 2.0, 6.0], [0.0, 0.0, 3.0]]
     assert apply_tta(run, pixels, ["flip"]).tolist() == [[3.5, 2.0, 3.5], [1.5, 0.0, 1.5]]
     assert calls == [2, 4]  # one call on both views
+
+
+def test_shift_tta_averages_the_image_and_four_copies_moved_two_pixels():
+    calls = []
+
+    def run(batch):
+        calls.append(len(batch))
+        return batch[:, 24, 24, :]  # the centre pixel
+
+    rows = np.arange(48, dtype=np.float32) ** 2  # each pixel holds its row index squared
+    pixels = np.broadcast_to(rows[None, :, None, None], (3, 48, 48, 1)).copy()
+    # centre, moved down (row 22), up (row 26), right and left (row 24): (3 * 576 + 484 + 676) / 5
+    np.testing.assert_allclose(apply_tta(run, pixels, ["shift"]), [[577.6]] * 3, rtol=1e-6)
+    np.testing.assert_allclose(apply_tta(run, pixels, ["flip", "shift"]), [[577.6]] * 3, rtol=1e-6)
+    assert calls == [15, 30]  # every view of every face in one call

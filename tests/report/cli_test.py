@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_defaults_write_report_summary_and_ranking(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FER_KERAS_MODEL", "models/best_model")  # the default model: here, an absent folder
     write_synthetic_histories("history", n_runs=4, epochs=3, failed=1, interrupted=1, garbled=1)
     dump("reports/eval/fer2013.json", {"dataset": "fer2013", "accuracy": 0.6, "macro_f1": 0.5})
     assert main(["-q"]) == 0

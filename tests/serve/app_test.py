@@ -280,3 +280,29 @@ def test_cli_serves_over_http(model_dir):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_the_web_api_answers_as_the_python_api(model_dir):
+    """One inference path: the same bytes give the same faces through /api/predict and EmotionRecognizer."""
+    from fer_keras.inference.recognizer import EmotionRecognizer
+
+    data = jpeg_bytes(face_photo(("happy", "sad")))
+    app = create_app(model_dir, max_upload_bytes=LIMIT)  # runtime auto: the folder has model.onnx
+    with TestClient(app) as c:
+        body = c.post("/api/predict", files={"file": ("a.jpg", data, "image/jpeg")}).json()
+        batch = c.post("/api/predict/batch", files=[("files", ("a.jpg", data, "image/jpeg"))] * 2).json()
+    assert body["model"]["runtime"] == "onnx" and app.state.recognizer.predictor.runtime == "onnx"
+    expected = [face.to_dict() for face in EmotionRecognizer(model_dir).analyze(data)]
+    assert body["faces"] == expected and [item["faces"] for item in batch] == [expected, expected]
+
+
+def test_no_detect_and_the_detector_reach_the_recognizer(model_dir, capsys):
+    app = create_app(model_dir, runtime="onnx", detect=False, detector="haar")
+    assert (app.state.recognizer.detect, app.state.recognizer.detector) == (False, "haar")
+    with TestClient(app) as c:
+        [face] = c.post("/api/predict", files={"file": ("a.png", png_bytes(face_photo()), "image/png")}).json()["faces"]
+    assert face["box"] == [0, 0, 640, 480] and not face["detected"]
+    with pytest.raises(FerError, match="'detector' must be one of"):
+        create_app(model_dir, detector="nope")
+    assert serve_main(["--model", str(model_dir), "--detector", "haar", "--dry-run"]) == 0
+    assert f"would serve {model_dir} (onnx)" in capsys.readouterr().out

@@ -209,11 +209,11 @@ def test_train_config_is_frozen_and_resolving_it_again_returns_it():
 
 
 def test_to_dict_is_the_recorded_format_and_from_dict_reads_it_back():
-    from fer_keras.training.config import FIELD_NAMES, TrainConfig
+    from fer_keras.training.config import FIELD_NAMES, OMITTED_WHEN_UNSET, TrainConfig
 
     cfg = resolve_config({**BASE, "optimizer": "sgd", "image_size": [64, 56], "augment": {"zoom": 0.1}})
     recorded = json.loads(json.dumps(cfg.to_dict()))
-    assert list(recorded) == list(FIELD_NAMES)
+    assert list(recorded) == [name for name in FIELD_NAMES if name not in OMITTED_WHEN_UNSET]
     assert recorded["image_size"] == [64, 56] and recorded["augment"]["zoom"] == 0.1
     assert recorded["nesterov"] is True and recorded["weight_decay"] is None
     assert TrainConfig.from_dict(recorded) == cfg and TrainConfig.from_dict(recorded).to_dict() == recorded
@@ -273,6 +273,10 @@ BAD_VALUES = {
     "history_dir": "",
     "runs_dir": 7,
     "threads": 0,
+    "devices": "some",
+    "tensorboard": "",
+    "mlflow": 5,
+    "grid": ["seed"],
 }
 
 
@@ -289,3 +293,27 @@ def test_each_field_rejects_a_bad_value(field):
     assert len(info.value.problems) >= 1
     for line in info.value.problems:
         assert line.startswith("config: ") and field in line and "\n" not in line, line
+
+
+@pytest.mark.parametrize(("devices", "expected"), [(None, None), (2, 2), ("2", 2), ("all", "all"), (1, 1)])
+def test_devices_is_a_count_or_all_and_a_command_line_count_records_as_a_number(devices, expected):
+    config = resolve_config({**BASE, "devices": devices})
+    assert config.devices == expected and config.to_dict().get("devices") == expected
+
+
+@pytest.mark.parametrize("devices", [0, -1, "0", "two", "ALL", 1.5, True, 10**6, "9" * 40])
+def test_devices_rejects_anything_else(devices):
+    with pytest.raises(FerError, match=r"^config: 'devices' must be a device count in \[1, 1024\] or 'all'; got "):
+        resolve_config({**BASE, "devices": devices})
+
+
+def test_tracking_and_devices_are_not_part_of_a_runs_identity():
+    # A run may resume on another number of devices, or with tracking switched on or off.
+    plain = resolve_config({**BASE, "epochs": 5})
+    tracked = resolve_config(
+        {**BASE, "epochs": 5, "devices": "all", "tensorboard": "tb", "mlflow": "http://127.0.0.1:5000", "grid": "g"}
+    )
+    assert config_differences(plain, tracked) == []
+    recorded_before_these_fields = {k: v for k, v in plain.to_dict().items() if k not in ("devices", "grid")}
+    assert config_differences(recorded_before_these_fields, tracked) == []
+    assert tracked.to_dict()["mlflow"] == "http://127.0.0.1:5000" and tracked.tensorboard == "tb"

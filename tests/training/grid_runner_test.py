@@ -117,12 +117,25 @@ def test_failing_run_is_recorded_and_others_finish(tmp_path, tiny_data, capsys):
 
 
 def test_ray_backend_runs_a_two_run_grid(tmp_path, tiny_data):
+    """Local Ray, storage in its own folder: results reach the driver's folders through Tune's checkpoints.
+
+    The two-node cluster version is ``ray_cluster_test.py`` (slow).
+    """
     pytest.importorskip("ray.tune")
     grid = _write_grid(tmp_path, tiny_data, axes={"optimizer": ["adam", "sgd"]}, blocks=[{"batch_size": [16]}])
-    assert grid_main([str(grid), "--backend", "ray", "--workers", "2", "-q", "--no-select"]) == 0
+    storage = tmp_path / "storage"
+    args = ["--backend", "ray", "--workers", "2", "--storage", str(storage), "-q"]
+    assert grid_main([str(grid), *args]) == 0
     records = [read_history(p) for p in list_histories(tmp_path / "history")]
     assert sorted(r["name"] for r in records) == ["tiny_adam_rgb_16_augment", "tiny_sgd_rgb_16_augment"]
     assert {r["status"] for r in records} == {"done"}
+    for record in records:
+        trial_dir = Path(record["trained_on"]["cwd"])  # Tune's working folder of the trial
+        assert not trial_dir.is_relative_to(tmp_path) and record["config"]["runs_dir"] == str(tmp_path / "runs")
+        assert (tmp_path / "runs" / record["name"] / "best.keras").is_file()
+    assert list(storage.glob("grid-*/tiny_*/checkpoint_*"))  # what the trials persisted, and the driver read
+    meta = json.loads((tmp_path / "best" / METADATA_FILE).read_text())
+    assert meta["source_run"] == best_run(tmp_path / "history")["name"]
 
 
 def test_select_uses_valid_accuracy_only(tmp_path):

@@ -152,9 +152,9 @@ def test_select_records_the_crop_rule_and_tta_and_scores_as_inference_runs(
 
 def test_select_validates_its_arguments_first(tmp_path, tiny_data, tiny_spec, capsys):
     history = _finished_run(tmp_path, tiny_data, tiny_spec)  # a garbage checkpoint: loading it would fail otherwise
-    with pytest.raises(FerError, match="'tta' must be one of 'flip'; got 'mirror'"):
+    with pytest.raises(FerError, match="'tta' must be one of 'flip', 'shift'; got 'mirror'"):
         export_best(history, tmp_path / "best", tta=["mirror"])
-    with pytest.raises(FerError, match="'tta' must be a list of flip; got 'flip'"):
+    with pytest.raises(FerError, match="'tta' must be a list of flip, shift; got 'flip'"):
         export_best(history, tmp_path / "best", tta="flip")
     with pytest.raises(FerError, match="'crop' must be a CropRule"):
         export_best(history, tmp_path / "best", crop={"margin": 0.1})

@@ -1,0 +1,18 @@
+"""fer-ensemble: thin over fer_keras.training.ensemble; --dry-run loads no model and writes nothing."""
+
+from fer_keras.cli.ensemble import main
+from tests.model_fixtures import shared_model_folder
+
+
+def test_dry_run_names_members_and_writes_nothing(tmp_path_factory, tmp_path, tiny_data, capsys):
+    members = [str(shared_model_folder(tmp_path_factory, seed=s)) for s in (0, 1)]
+    out = tmp_path / "pair"
+    assert main([*members, "--out", str(out), "--data", str(tiny_data), "--tta", "flip", "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "would write ensemble 'pair' of 2 models" in text and "TTA flip" in text and not out.exists()
+
+
+def test_one_member_is_a_one_line_error(tmp_path_factory, tmp_path, tiny_data, capsys):
+    member = str(shared_model_folder(tmp_path_factory, seed=0))
+    assert main([member, "--out", str(tmp_path / "x"), "--data", str(tiny_data)]) == 1
+    assert "an ensemble needs 2 to 8 model folders; got 1" in capsys.readouterr().err
