@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import statistics
 import sys
 import tempfile
@@ -159,9 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         f"with `{predictor.info.name}` (onnx runtime, TTA {list(predictor.tta) or 'none'}), model loaded once "
         f"before timing, one warm-up run; median of {repeats} repeats.",
         "",
-        f"Load: {load_note(load_before, load_after)}. Other jobs during the measurement: {jobs}. This benchmark ran "
-        "under `nice -n 19`, so wall-clock numbers are what was left of the CPU; CPU seconds per video-second "
-        "do not depend on that share.",
+        f"Load: {load_note(load_before, load_after)}. Other jobs during the measurement: {jobs}. Process niceness "
+        f"{os.nice(0)}; wall-clock numbers are what the CPU share allowed, CPU seconds per video-second do not "
+        "depend on that share.",
         "",
         *table,
         "",

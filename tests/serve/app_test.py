@@ -176,7 +176,7 @@ def test_page_and_assets_are_served_without_external_urls(client):
         assert f'"{asset}"' in page.text
         assert client.get(f"/{asset}").status_code == 200
     script = client.get("/static/app.js").text
-    assert 'fetch("api/predict"' in script and 'fetch("health")' in script
+    assert 'postFile("api/predict"' in script and 'fetch("health")' in script  # relative URLs only
     for file in STATIC_DIR.iterdir():
         text = file.read_text()
         # No CDN, no absolute URL: the page must work offline and behind a path prefix.

@@ -152,6 +152,22 @@ function select(i) {
   draw();
 }
 
+// POST one file to a route of this API; the JSON answer, or an Error carrying the API's one-line reason.
+// Shared with video.js (loaded after this script).
+async function postFile(url, file) {
+  const body = new FormData();
+  body.append("file", file, file.name);
+  const response = await fetch(url, { method: "POST", body });
+  let data;
+  try {
+    data = await response.json();
+  } catch {
+    data = { error: `HTTP ${response.status}` };
+  }
+  if (!response.ok) throw new Error(data.error || `HTTP ${response.status}`);
+  return data;
+}
+
 async function predict(event) {
   event.preventDefault();
   if (!state.file) return;
@@ -159,17 +175,7 @@ async function predict(event) {
   button.disabled = true;
   setStatus("Predicting…");
   try {
-    const body = new FormData();
-    body.append("file", state.file, state.file.name);
-    const response = await fetch("api/predict", { method: "POST", body });
-    let data;
-    try {
-      data = await response.json();
-    } catch {
-      data = { error: `HTTP ${response.status}` };
-    }
-    if (!response.ok) throw new Error(data.error || `HTTP ${response.status}`);
-    state.result = data;
+    state.result = await postFile("api/predict", state.file);
     state.selected = 0;
     setStatus("");
     renderResult();

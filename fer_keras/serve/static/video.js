@@ -59,17 +59,7 @@
     button.disabled = true;
     setStatus("Analysing the video… (about as long as the video itself)");
     try {
-      const body = new FormData();
-      body.append("file", vstate.file, vstate.file.name);
-      const response = await fetch("api/reactions", { method: "POST", body });
-      let data;
-      try {
-        data = await response.json();
-      } catch {
-        data = { error: `HTTP ${response.status}` };
-      }
-      if (!response.ok) throw new Error(data.error || `HTTP ${response.status}`);
-      vstate.result = data;
+      vstate.result = await postFile("api/reactions", vstate.file);  // app.js
       setStatus("");
       render();
     } catch (err) {
