@@ -24,8 +24,6 @@ import argparse
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +31,9 @@ import time
 from pathlib import Path
 
 from _bench import ROOT, background_jobs, command_line, header, load_average, load_note, results_path, write_results
+
+from fer_keras.errors import FerError
+from fer_keras.training.ray_nodes import free_port, start_node, stop_node
 
 RESULTS = results_path("grid")
 ARCH = ROOT / "architectures" / "demo_small.json"
@@ -70,66 +71,6 @@ def train_seconds(history_dir: Path) -> float:
     return total
 
 
-def _session_pids(leader: int) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        try:
-            stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
-        except OSError:
-            continue
-        if stat and int(stat[stat.rindex(")") + 2 :].split()[3]) == leader:
-            pids.append(int(entry.name))
-    return pids
-
-
-def stop_node(proc: subprocess.Popen) -> None:
-    """Stop one node's processes by PID (``ray stop`` would stop every Ray on the machine)."""
-    for sig, grace in ((signal.SIGTERM, 20), (signal.SIGKILL, 5)):
-        for pid in _session_pids(proc.pid):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.time() + grace
-        while time.time() < deadline and _session_pids(proc.pid):
-            proc.poll()
-            time.sleep(0.5)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _raylet_died(args: list[str]) -> bool:
-    """Whether the node's raylet gave up (on a busy machine its agents can miss Ray's fixed ~15 s startup wait)."""
-    log = Path(args[args.index("--temp-dir") + 1]) / "session_latest" / "logs" / "raylet.out"
-    try:
-        return "Check failed" in log.read_text(errors="replace")
-    except OSError:
-        return False
-
-
-def start_node(args: list[str], log: Path, env: dict[str, str], attempts: int = 3) -> subprocess.Popen:
-    """``ray start --block`` in its own session, retried: on a busy machine a node can miss Ray's startup timeouts."""
-    ray = Path(sys.executable).with_name("ray")
-    for _ in range(attempts):
-        with open(log, "wb") as out:
-            proc = subprocess.Popen([str(ray), "start", "--block", *args], stdout=out, stderr=subprocess.STDOUT,
-                                    env=env, start_new_session=True)  # fmt: skip
-        deadline = time.time() + 300
-        while time.time() < deadline and proc.poll() is None:
-            text = log.read_text(errors="replace")
-            if "Ray runtime started" in text:
-                return proc
-            if "timed out during startup" in text or _raylet_died(args):
-                break
-            time.sleep(1)
-        stop_node(proc)
-    raise SystemExit(f"ray start failed:\n{log.read_text(errors='replace')[-3000:]}")
-
-
 def measure(scratch: Path, data: Path, label: str, extra: list[str], workers: int, epochs: int, runs: int,
             env: dict[str, str]) -> tuple[str, int, float, float]:  # fmt: skip
     """Train the grid from scratch in one mode: (label, runs at once, wall seconds, seconds inside epochs)."""
@@ -158,7 +99,7 @@ def ray_mode(scratch: Path, data: Path, epochs: int, runs: int, env: dict[str, s
         extra = ["--backend", "ray", "--workers", "2", "--ray-address", address, "--storage", str(scratch / "storage")]
         rows.append(measure(scratch, data, "ray, 2-node cluster", extra, 2, epochs, runs, env))
         return cluster_start, None
-    except SystemExit as err:  # no cluster (or a failed grid): say so in the results rather than lose the others
+    except (SystemExit, FerError) as err:  # no cluster (or a failed grid): say so in the results rather than lose the others
         print(err, file=sys.stderr)
         return time.perf_counter() - start, str(err).splitlines()[0]
     finally:

@@ -19,7 +19,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,102 +28,32 @@ import pytest
 
 from fer_keras.constants import METADATA_FILE
 from fer_keras.training.history import read_history
+from fer_keras.training.ray_nodes import free_port, start_node, stop_node
 from tests.conftest import ROOT
 
 pytest.importorskip("ray.tune")
 pytestmark = pytest.mark.slow
 
-RAY = Path(sys.executable).with_name("ray")
-START_TIMEOUT_S = 240
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _session_pids(leader: int) -> list[int]:
-    """Every live process of the session ``leader`` started (Ray's daemons included), by /proc."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[3]) == leader:  # field 6 of stat: the session id
-            pids.append(int(entry.name))
-    return pids
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """SIGTERM the node's processes by PID, then SIGKILL what is left after a grace period."""
-    for sig, grace in ((signal.SIGTERM, 20), (signal.SIGKILL, 5)):
-        pids = _session_pids(proc.pid)
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.time() + grace
-        while time.time() < deadline and _session_pids(proc.pid):
-            proc.poll()
-            time.sleep(0.5)
-    proc.poll()
-
-
-def _raylet_died(args: list[str]) -> bool:
-    """Whether the node's raylet gave up (on a busy machine its agents can miss Ray's fixed ~15 s startup wait)."""
-    log = Path(args[args.index("--temp-dir") + 1]) / "session_latest" / "logs" / "raylet.out"
-    try:
-        return "Check failed" in log.read_text(errors="replace")
-    except OSError:
-        return False
-
-
-def _start_node(args: list[str], log: Path, env: dict[str, str], attempts: int = 4) -> subprocess.Popen:
-    """``ray start --block ARGS`` in its own session, once it says it started (retried: a busy machine times out)."""
-    for attempt in range(attempts):
-        with open(log, "wb") as out:
-            proc = subprocess.Popen([str(RAY), "start", "--block", *args], stdout=out, stderr=subprocess.STDOUT,
-                                    env=env, start_new_session=True)  # fmt: skip
-        deadline = time.time() + START_TIMEOUT_S
-        while time.time() < deadline and proc.poll() is None:
-            text = log.read_text(errors="replace")
-            if "Ray runtime started" in text:
-                return proc
-            if "timed out during startup" in text or _raylet_died(args):
-                break
-            time.sleep(1)
-        _stop(proc)
-        if attempt < attempts - 1:
-            log.rename(log.with_suffix(f".{attempt}.log"))
-    pytest.fail(f"ray start {' '.join(args[:2])} did not start:\n{log.read_text(errors='replace')[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """A head without CPUs and a 1-CPU worker node; yields (address, env for fer-grid, worker temp dir)."""
     root = tmp_path_factory.mktemp("ray")
-    port = _free_port()
+    port = free_port()
     # Ray 2.5x turns token authentication on for new clusters: every process gets the same token.
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16),
            "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT)}  # fmt: skip
     common = ["--node-ip-address", "127.0.0.1", "--disable-usage-stats"]
-    head = _start_node(["--head", "--port", str(port), "--num-cpus", "0", "--include-dashboard=false",
-                        "--temp-dir", str(root / "head"), *common], root / "head.log", env)  # fmt: skip
+    head = start_node(["--head", "--port", str(port), "--num-cpus", "0", "--include-dashboard=false",
+                        "--temp-dir", str(root / "head"), *common], root / "head.log", env, attempts=4)  # fmt: skip
     worker = None
     try:
-        worker = _start_node(["--address", f"127.0.0.1:{port}", "--num-cpus", "1",
-                              "--temp-dir", str(root / "worker"), *common], root / "worker.log", env)  # fmt: skip
+        worker = start_node(["--address", f"127.0.0.1:{port}", "--num-cpus", "1",
+                              "--temp-dir", str(root / "worker"), *common], root / "worker.log", env, attempts=4)  # fmt: skip
         yield f"127.0.0.1:{port}", env, root / "worker"
     finally:
         for proc in (worker, head):
             if proc is not None:
-                _stop(proc)
+                stop_node(proc)
 
 
 def _grid(folder: Path, data: Path, epochs: int, optimizers: list[str]) -> Path:
