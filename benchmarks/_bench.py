@@ -93,17 +93,19 @@ def software_versions() -> str:
 def background_jobs(exclude: str) -> str:
     """Other busy Python processes on the machine (a training job skews every number).
 
+    A stopped process (``kill -STOP``, state ``T``: paused for a clean measurement) is not busy.
+
     Args:
         exclude: a substring of the benchmark's own command line, so it does not list itself.
     """
     try:
-        out = subprocess.run(["ps", "-eo", "pcpu,args", "--sort=-pcpu"], capture_output=True, text=True).stdout
+        out = subprocess.run(["ps", "-eo", "stat,pcpu,args", "--sort=-pcpu"], capture_output=True, text=True).stdout
     except OSError:
         return "unknown"
     busy = []
     for line in out.splitlines()[1:]:
-        cpu, _, cmd = line.strip().partition(" ")
-        if float(cpu or 0) >= 20 and "python" in cmd and exclude not in cmd:
+        state, cpu, cmd = (line.split(None, 2) + ["", ""])[:3]
+        if not state.startswith("T") and float(cpu or 0) >= 20 and "python" in cmd and exclude not in cmd:
             busy.append(f"`{cmd.strip()[:80]}` ({cpu}% CPU)")
     return "; ".join(busy[:4]) or "none"
 

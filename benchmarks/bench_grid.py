@@ -110,12 +110,12 @@ def ray_mode(scratch: Path, data: Path, epochs: int, runs: int, env: dict[str, s
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="2 runs x 1 epoch, local --workers 2 only, no results file")
-    p.add_argument("--epochs", type=int, help="epochs per run (default 12: about a minute per trial here)")
+    p.add_argument("--epochs", type=int, help="epochs per run (default 48: a trial of over a minute on 2 idle cores)")
     p.add_argument("--images", type=int, default=96, help="training images per class (default 96)")
     p.add_argument("--no-ray", action="store_true", help="skip the Ray cluster")
     p.add_argument("--results", default=str(RESULTS), help="Markdown results file (full mode)")
     args = p.parse_args(argv)
-    runs, epochs = (2, 1) if args.quick else (4, args.epochs or 12)
+    runs, epochs = (2, 1) if args.quick else (4, args.epochs or 48)
     images = 8 if args.quick else args.images
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_USAGE_STATS_ENABLED": "0"}
     modes = [("local --workers 1", ["--workers", "1"], 1), ("local --workers 2", ["--workers", "2"], 2)]

@@ -15,7 +15,7 @@ import pytest
 
 from fer_keras.cli.grid import main as grid_main
 from fer_keras.errors import FerError
-from fer_keras.training import ray_backend
+from fer_keras.training import ray_backend, ray_trial
 from fer_keras.training.config import resolve_config
 from fer_keras.training.grid_runner import check_ray_options
 from fer_keras.training.history import new_history, read_history
@@ -76,7 +76,7 @@ def _checkpoint(tune, storage: Path, trial: str, index: int, run, status: str, e
     record = new_history(run.name, trial_config, ["a", "b"], "sha")
     record.update(status=status, epochs_done=epochs, best_val_accuracy=val, best_epoch=epochs)
     record["history"]["val_accuracy"] = [val] * epochs
-    (folder / ray_backend.HISTORY_FILE).write_text(json.dumps(record))
+    (folder / ray_trial.HISTORY_FILE).write_text(json.dumps(record))
     for file in files:
         (folder / file).write_bytes(f"{trial} {index} {file}".encode())
     return tune.Checkpoint(str(folder))
@@ -154,10 +154,10 @@ def test_trial_unpacks_a_recorded_checkpoint_where_train_resumes(tmp_path, tune)
     ckpt = _checkpoint(tune, tmp_path / "s", "again_1", 0, run, "running", 2, 0.5, ["last.keras", "best.keras"])
     work = resolve_config({**run.to_dict(), "history_dir": str(tmp_path / "w" / "history"),
                            "runs_dir": str(tmp_path / "w" / "runs")})  # fmt: skip
-    assert ray_backend._unpack(ckpt, work, quiet=True)
+    assert ray_trial._unpack(ckpt, work, quiet=True)
     assert read_history(work.history_file)["epochs_done"] == 2
     assert (work.run_dir / "last.keras").read_bytes() == b"again_1 0 last.keras"
-    assert not ray_backend._unpack(tune.Checkpoint(str(tmp_path / "nothing")), work, quiet=True)
+    assert not ray_trial._unpack(tune.Checkpoint(str(tmp_path / "nothing")), work, quiet=True)
 
 
 def test_checkpoint_uri_keeps_the_storage_scheme_and_query(tmp_path, tune):
