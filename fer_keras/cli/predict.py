@@ -26,7 +26,7 @@ RUNTIME_HELP = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fer_keras.inference.faces import DETECTORS
+    from fer_keras.inference.faces import DEFAULT_DETECTOR, DETECTORS
 
     p = _common.parser("fer-predict", "Predict the facial expression of each face in images or folders of images.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files and/or folders (searched recursively)")
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="JSON instead of CSV / text")
     p.add_argument("--no-detect", action="store_true", help="no face detection: each image is one face crop")
     p.add_argument(
-        "--detector", default=DETECTORS[0], choices=DETECTORS, help=f"face detector (default {DETECTORS[0]})"
+        "--detector", default=DEFAULT_DETECTOR, choices=DETECTORS, help=f"face detector (default {DEFAULT_DETECTOR})"
     )
     p.add_argument(
         "--margin",

@@ -18,7 +18,7 @@ from fer_keras.cli.predict import MODEL_HELP, RUNTIME_HELP
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fer_keras.inference.faces import DETECTORS
+    from fer_keras.inference.faces import DEFAULT_DETECTOR, DETECTORS
 
     p = _common.parser("fer-serve", "Serve the expression model: a web page at / and a JSON API at /api/predict.")
     p.add_argument("--model", default=None, metavar="DIR", help=MODEL_HELP)
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-detect", action="store_true", help="no face detection: each upload is one face crop")
     p.add_argument(
-        "--detector", default=DETECTORS[0], choices=DETECTORS, help=f"face detector (default {DETECTORS[0]})"
+        "--detector", default=DEFAULT_DETECTOR, choices=DETECTORS, help=f"face detector (default {DEFAULT_DETECTOR})"
     )
     p.add_argument("--dry-run", action="store_true", help="check the model folder and settings, start nothing")
     return p

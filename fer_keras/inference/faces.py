@@ -10,9 +10,9 @@ or tight photos are padded and upscaled for detection, since a detector's smalle
 window cannot find a face that fills the whole image. A photo without a detectable face is
 classified whole, and says so (``detected=False``).
 
-The detector is chosen by name (:data:`DETECTORS`, ``detector=``): ``haar``, OpenCV's
-Haar cascade (core install, the default), or ``ssd``, OpenCV's ResNet-10 SSD (the
-``[video]`` extra; finds more faces, turned ones too). Both report boxes in the Haar
+The detector is chosen by name (:data:`DETECTORS`, ``detector=``): ``ssd``, OpenCV's
+ResNet-10 SSD (the default: finds more faces than Haar, turned ones too, and is faster),
+or ``haar``, OpenCV's Haar cascade (the light fallback). Both report boxes in the Haar
 frame the crop rules were measured on, and each is loaded once per thread
 (:mod:`fer_keras.inference.detectors`), so ``find_faces`` is safe in several threads.
 """

@@ -32,7 +32,7 @@ from fer_keras.constants import COLOR_MODES, SPLITS
 from fer_keras.data.folders import list_classes, scan_split_lenient
 from fer_keras.data.images import load_images, map_files, to_array
 from fer_keras.errors import FerError, did_you_mean, problem
-from fer_keras.inference.faces import DETECTORS, Face, crop_faces, find_faces
+from fer_keras.inference.faces import DEFAULT_DETECTOR, DETECTORS, Face, crop_faces, find_faces
 from fer_keras.inference.predictor import Predictor
 from fer_keras.inference.recognizer import crop_rule
 from fer_keras.metrics import classification_metrics
@@ -87,7 +87,7 @@ def load_eval_set(
     detect_faces: bool = False,
     workers: int | None = None,
     progress=None,
-    detector: str = DETECTORS[0],
+    detector: str = DEFAULT_DETECTOR,
 ) -> EvalSet:
     """Scan an evaluation set; with ``detect_faces`` also find the largest face of each image.
 
@@ -97,7 +97,7 @@ def load_eval_set(
         detect_faces: run the face detector of ``fer-predict`` on every image.
         workers: detection threads (default: 2 per CPU, at most 8).
         progress: an optional tqdm bar advanced once per detected image.
-        detector: which detector (one of ``DETECTORS``; default the first, ``haar``).
+        detector: which detector (one of ``DETECTORS``; default ``ssd``).
 
     Raises:
         FerError: missing folder, no class folders, or no images.
@@ -121,7 +121,7 @@ def load_eval_set(
     return data
 
 
-def detect_set_faces(data: EvalSet, workers: int | None = None, progress=None, detector: str = DETECTORS[0]) -> EvalSet:
+def detect_set_faces(data: EvalSet, workers: int | None = None, progress=None, detector: str = DEFAULT_DETECTOR) -> EvalSet:
     """Find the largest face of every image of ``data`` (in place; see :func:`load_eval_set`)."""
     check_choice("detector", detector, DETECTORS)
     start = time.perf_counter()

@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from fer_keras.atomic import atomic_path
 from fer_keras.data.folders import is_image_file
+from fer_keras.inference.detectors import DEFAULT_DETECTOR
 from fer_keras.inference.inputs import UnreadableImage, open_image
 from fer_keras.inference.predictor import Predictor
 from fer_keras.inference.recognizer import EmotionRecognizer, FaceResult, ImageResult, crop_rule
@@ -55,7 +56,12 @@ _OTHER_COLOUR = "#e377c2"
 
 
 def classify(
-    predictor: Predictor, images: Sequence[Image.Image], *, detect: bool = True, margin: float | None = None
+    predictor: Predictor,
+    images: Sequence[Image.Image],
+    *,
+    detect: bool = True,
+    margin: float | None = None,
+    detector: str = DEFAULT_DETECTOR,
 ) -> list[list[FaceResult]]:
     """Find and classify the faces of each image with ``predictor``; one model call for all of them.
 
@@ -66,7 +72,7 @@ def classify(
         >>> faces[0].label  # doctest: +SKIP
         'happy'
     """
-    recognizer = EmotionRecognizer.from_predictor(predictor, detect=detect, margin=margin)
+    recognizer = EmotionRecognizer.from_predictor(predictor, detect=detect, detector=detector, margin=margin)
     return recognizer.classify(images, recognizer.find_faces(images))
 
 

@@ -25,7 +25,7 @@ from typing import Any
 from PIL import Image
 
 from fer_keras.errors import FerError
-from fer_keras.inference.faces import DETECTORS, Box, Face, crop_faces, find_faces
+from fer_keras.inference.faces import DEFAULT_DETECTOR, DETECTORS, Box, Face, crop_faces, find_faces
 from fer_keras.inference.inputs import CHANNELS, as_image
 from fer_keras.inference.predictor import RUNTIME_CHOICES, Predictor
 from fer_keras.model.crop import CropRule
@@ -110,7 +110,7 @@ class EmotionRecognizer:
         runtime: ``auto`` (onnx when the folder has ``model.onnx`` and onnxruntime is
             installed, else keras), ``onnx`` or ``keras``.
         detect: find faces; ``False`` classifies each whole image (inputs already face crops).
-        detector: the face detector, one of ``fer_keras.inference.faces.DETECTORS`` (default: the first, ``haar``).
+        detector: the face detector, one of ``fer_keras.inference.faces.DETECTORS`` (default ``ssd``; ``haar`` is the light fallback).
         tta: test-time augmentation, overriding the model folder's (``[]`` turns it off;
             ``["flip"]`` averages each face with its mirror image).
         margin: widen each detected face by this fraction per side (default: the model's crop rule).
@@ -131,7 +131,7 @@ class EmotionRecognizer:
         *,
         runtime: str = "auto",
         detect: bool = True,
-        detector: str = DETECTORS[0],
+        detector: str = DEFAULT_DETECTOR,
         tta: Sequence[str] | None = None,
         margin: float | None = None,
     ):
@@ -158,7 +158,7 @@ class EmotionRecognizer:
 
     @classmethod
     def from_predictor(
-        cls, predictor: Predictor, *, detect: bool = True, detector: str = DETECTORS[0], margin: float | None = None
+        cls, predictor: Predictor, *, detect: bool = True, detector: str = DEFAULT_DETECTOR, margin: float | None = None
     ) -> EmotionRecognizer:
         """A recognizer around an already loaded :class:`Predictor` (any model, e.g. the ``fer`` peer).
 

@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from fer_keras.constants import ANNOTATED_SUFFIX, PEAKS_DIR
-from fer_keras.inference.faces import DETECTORS, Box, Face, crop_faces, find_faces
+from fer_keras.inference.faces import DEFAULT_DETECTOR, DETECTORS, Box, Face, crop_faces, find_faces
 from fer_keras.inference.inputs import UnreadableImage, open_image
 from fer_keras.inference.predictor import Predictor
 from fer_keras.reactions.annotate import AnnotatedVideo
@@ -72,7 +72,7 @@ class Settings:
     fps: float = DEFAULT_FPS
     smooth: float = DEFAULT_SMOOTH_S
     smooth_method: str = DEFAULT_SMOOTH_METHOD
-    detector: str = DETECTORS[0]
+    detector: str = DEFAULT_DETECTOR
     segments: tuple[Segment, ...] = ()
     align: str | None = None
     annotate: bool = False

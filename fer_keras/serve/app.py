@@ -37,7 +37,7 @@ from starlette.exceptions import HTTPException
 import fer_keras
 from fer_keras.inference.predict import model_identity
 from fer_keras.inference.predictor import RUNTIME_CHOICES, load_model_info
-from fer_keras.inference.recognizer import DETECTORS, EmotionRecognizer
+from fer_keras.inference.recognizer import DEFAULT_DETECTOR, EmotionRecognizer
 from fer_keras.serve import predict_routes, reactions_api
 from fer_keras.serve.schemas import HealthOut
 from fer_keras.serve.uploads import STATUS_FOR_REASON, Limits, UploadRejected, recognizer_of
@@ -133,7 +133,7 @@ def create_app(
     *,
     max_batch_files: int = DEFAULT_MAX_BATCH_FILES,
     detect: bool = True,
-    detector: str = DETECTORS[0],
+    detector: str = DEFAULT_DETECTOR,
     margin: float | None = None,
     body_timeout: float = DEFAULT_BODY_TIMEOUT_S,
 ) -> FastAPI:

@@ -184,7 +184,7 @@ def test_detect_faces_crops_photos_and_counts_the_ones_without_a_face(tmp_path):
     data = load_eval_set(tmp_path / "photos", detect_faces=True)
     assert data.boxes[0] is None and data.boxes[1] is not None  # blank.png sorts first
     result = evaluate(stub(predict, size=(48, 48), name="m"), data)
-    assert result["faces"] == {"detected": 1, "whole_image": 1, "detector": "haar", "crop": CropRule().to_dict()}
+    assert result["faces"] == {"detected": 1, "whole_image": 1, "detector": "ssd", "crop": CropRule().to_dict()}
     assert result["accuracy"] == 1.0
     # The blank photo went in whole (flat grey); the face crop has the drawn features.
     assert seen[0].std() < 1 and seen[1].std() > 10

@@ -21,7 +21,15 @@ from fer_keras.inference.inputs import UnreadableImage, open_image
 from fer_keras.inference.predict import annotate, classify, collect_files, csv_columns, predict_files
 from fer_keras.inference.predictor import Predictor
 from fer_keras.inference.recognizer import EmotionRecognizer, FaceResult
-from tests.model_fixtures import REPO_ROOT, face_photo, jpeg_bytes, shared_model_folder, subprocess_env
+from tests.model_fixtures import (
+    DRAWN,
+    DRAWN_CLI,
+    REPO_ROOT,
+    face_photo,
+    jpeg_bytes,
+    shared_model_folder,
+    subprocess_env,
+)
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +108,8 @@ def test_open_image_reads_paths_and_reports_missing_files(tmp_path):
 
 
 def test_classify_returns_one_result_per_face(predictor):
-    [three, blank] = classify(predictor, [face_photo(("happy", "sad", "surprise")), Image.new("L", (50, 50))])
+    images = [face_photo(("happy", "sad", "surprise")), Image.new("L", (50, 50))]
+    [three, blank] = classify(predictor, images, detector=DRAWN)
     assert len(three) == 3 and all(f.detected for f in three)
     assert [f.box.area for f in three] == sorted((f.box.area for f in three), reverse=True)
     for face in three + blank:
@@ -125,7 +134,7 @@ def test_collect_files_recurses_and_filters(photos, tmp_path):
 def test_predict_files_in_small_batches_skips_unreadable_files(predictor, photos):
     (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     files, _ = collect_files([photos])
-    results, failures = predict_files(EmotionRecognizer.from_predictor(predictor), files, batch_size=2)
+    results, failures = predict_files(EmotionRecognizer.from_predictor(predictor, detector=DRAWN), files, batch_size=2)
     assert [len(r.faces) for r in results] == [1, 1, 3]
     assert [r.source.rsplit("/", 1)[-1] for r in results] == ["blank.png", "one.jpg", "three.png"]
     assert len(failures) == 1 and failures[0][0].endswith("broken.jpg")
@@ -152,7 +161,7 @@ def test_cli_single_image_prints_the_emotion(model_dir, photos, capsys):
 
 def test_cli_csv_has_one_row_per_face(model_dir, photos, tmp_path, capsys):
     out = tmp_path / "results.csv"
-    code = main([str(photos), "--model", str(model_dir), "--runtime", "onnx", "--out", str(out), "-q"])
+    code = main([str(photos), "--model", str(model_dir), "--runtime", "onnx", "--out", str(out), "-q", *DRAWN_CLI])
     assert code == 0
     err = capsys.readouterr().err
     assert err.count("notes.txt") == 0  # not an image extension: never considered
@@ -173,7 +182,7 @@ def test_cli_csv_has_one_row_per_face(model_dir, photos, tmp_path, capsys):
 
 def test_cli_json_output_and_unreadable_files(model_dir, photos, tmp_path, capsys):
     (photos / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
-    code = main([str(photos), "--model", str(model_dir), "--runtime", "onnx", "--json", "-q"])
+    code = main([str(photos), "--model", str(model_dir), "--runtime", "onnx", "--json", "-q", *DRAWN_CLI])
     assert code == 0
     captured = capsys.readouterr()
     report = json.loads(captured.out)
@@ -235,7 +244,8 @@ def test_cli_onnx_runtime_never_imports_tensorflow(model_dir, photos, tmp_path):
     code = (
         "import sys\n"
         "from fer_keras.cli.predict import main\n"
-        f"rc = main([{str(photos)!r}, '--model', {str(model_dir)!r}, '--runtime', 'onnx', '--out', {str(out)!r}, '-q'])\n"
+        f"rc = main([{str(photos)!r}, '--model', {str(model_dir)!r}, '--runtime', 'onnx', '--out', {str(out)!r}, '-q',"
+        f" *{DRAWN_CLI!r}])\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras'))\n"
         "print('rc', rc, 'imported:', bad[:5])\n"
         "sys.exit(rc or (1 if bad else 0))\n"

@@ -16,7 +16,7 @@ from fer_keras.errors import FerError
 from fer_keras.inference.faces import Box
 from fer_keras.inference.predictor import Predictor
 from fer_keras.inference.recognizer import EmotionRecognizer, FaceResult, ImageResult
-from tests.model_fixtures import face_photo, shared_model_folder
+from tests.model_fixtures import DRAWN, face_photo, shared_model_folder
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def recognizer(model_dir):
-    return EmotionRecognizer(model_dir, runtime="onnx")
+    return EmotionRecognizer(model_dir, runtime="onnx", detector=DRAWN)
 
 
 @pytest.fixture(scope="module")
@@ -106,12 +106,12 @@ def test_a_list_is_analysed_in_one_model_call(model_dir, photo_file):
         crop=real.info.crop,
     )
     inputs = [photo_file, face_photo(("happy", "sad", "surprise")), np.asarray(face_photo()), Image.new("L", (50, 40))]
-    results = EmotionRecognizer.from_predictor(counting).analyze(inputs)
+    results = EmotionRecognizer.from_predictor(counting, detector=DRAWN).analyze(inputs)
     assert [len(r) for r in results] == [1, 3, 1, 1]
     assert calls == [6]  # one call for the 6 regions of 4 images
     assert [r.source for r in results] == [str(photo_file), None, None, None]
     assert results[3].faces == [FaceResult(Box(0, 0, 50, 40), False, results[3][0].label, results[3][0].probabilities)]
-    alone = EmotionRecognizer(model_dir, runtime="onnx")
+    alone = EmotionRecognizer(model_dir, runtime="onnx", detector=DRAWN)
     for item, result in zip(inputs, results):
         assert alone.analyze(item).faces == result.faces
     assert EmotionRecognizer.from_predictor(counting).analyze([]) == [] and calls == [6]

@@ -16,7 +16,16 @@ from fer_keras.constants import CLASS_NAMES
 from fer_keras.errors import FerError
 from fer_keras.serve.app import STATIC_DIR, create_app
 from tests.inference.predict_test import png_header
-from tests.model_fixtures import REPO_ROOT, face_photo, jpeg_bytes, png_bytes, shared_model_folder, subprocess_env
+from tests.model_fixtures import (
+    DRAWN,
+    DRAWN_CLI,
+    REPO_ROOT,
+    face_photo,
+    jpeg_bytes,
+    png_bytes,
+    shared_model_folder,
+    subprocess_env,
+)
 
 LIMIT = 300_000  # bytes: small, so the over-limit cases stay cheap
 
@@ -29,7 +38,7 @@ def model_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def client(model_dir):
     # The keras runtime: the one that needs the lock and the thread pool.
-    with TestClient(create_app(model_dir, runtime="keras", max_upload_bytes=LIMIT)) as c:
+    with TestClient(create_app(model_dir, runtime="keras", max_upload_bytes=LIMIT, detector=DRAWN)) as c:
         yield c
 
 
@@ -254,6 +263,7 @@ def test_cli_serves_over_http(model_dir):
             "--port",
             str(port),
             "-q",
+            *DRAWN_CLI,
         ],
         cwd=REPO_ROOT,
         env=subprocess_env(),

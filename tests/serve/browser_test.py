@@ -13,7 +13,7 @@ import pytest
 
 from fer_keras.constants import CLASS_NAMES
 from fer_keras.serve.app import create_app
-from tests.model_fixtures import REPO_ROOT, face_photo, running_server, shared_model_folder
+from tests.model_fixtures import DRAWN, REPO_ROOT, face_photo, running_server, shared_model_folder
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -27,7 +27,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory):
     model_dir = shared_model_folder(tmp_path_factory, onnx=True)
-    with running_server(create_app(model_dir, runtime="onnx")) as (host, port):
+    with running_server(create_app(model_dir, runtime="onnx", detector=DRAWN)) as (host, port):
         yield f"http://{host}:{port}/"
 
 

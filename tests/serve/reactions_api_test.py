@@ -18,7 +18,7 @@ from fer_keras.data.demo import draw_face
 from fer_keras.serve.app import create_app
 from fer_keras.serve.reactions_api import MAX_VIDEO_SECONDS, _FrameBudget
 from fer_keras.serve.uploads import UploadRejected
-from tests.model_fixtures import REPO_ROOT, face_photo, jpeg_bytes, running_server, shared_model_folder
+from tests.model_fixtures import DRAWN, REPO_ROOT, face_photo, jpeg_bytes, running_server, shared_model_folder
 from tests.serve.app_test import assert_error
 
 LIMIT = 400_000  # bytes
@@ -47,7 +47,7 @@ def write_video(path, seconds: float, fps: float = 10, size=(320, 240), emotions
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     model_dir = shared_model_folder(tmp_path_factory, onnx=True)
-    with TestClient(create_app(model_dir, runtime="onnx", max_upload_bytes=LIMIT)) as c:
+    with TestClient(create_app(model_dir, runtime="onnx", max_upload_bytes=LIMIT, detector=DRAWN)) as c:
         yield c
 
 
@@ -152,7 +152,10 @@ def test_video_tab_uploads_and_draws_the_timeline(tmp_path_factory, short_video,
     video = tmp_path / "ad.mp4"
     video.write_bytes(short_video)
     model_dir = shared_model_folder(tmp_path_factory, onnx=True)
-    with running_server(create_app(model_dir, runtime="onnx")) as (host, port), sync_api.sync_playwright() as p:
+    with (
+        running_server(create_app(model_dir, runtime="onnx", detector=DRAWN)) as (host, port),
+        sync_api.sync_playwright() as p,
+    ):
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],

@@ -17,7 +17,7 @@ import pytest
 from fer_keras.cli.serve import main as serve_main
 from fer_keras.errors import FerError
 from fer_keras.serve.app import create_app
-from tests.model_fixtures import face_photo, jpeg_bytes, running_server, shared_model_folder
+from tests.model_fixtures import DRAWN, face_photo, jpeg_bytes, running_server, shared_model_folder
 
 BODY_TIMEOUT = 2.0  # seconds: short, so the test is quick, but far above loopback latency
 MARGIN = 3.0  # seconds on top of BODY_TIMEOUT: the machine may be busy (tests run under nice)
@@ -32,7 +32,7 @@ def model_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(model_dir):
     """``(host, port)`` of uvicorn serving the app in a background thread (the onnx runtime: no TensorFlow)."""
-    with running_server(create_app(model_dir, runtime="onnx", body_timeout=BODY_TIMEOUT)) as address:
+    with running_server(create_app(model_dir, runtime="onnx", body_timeout=BODY_TIMEOUT, detector=DRAWN)) as address:
         yield address
 
 
