@@ -165,6 +165,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(RESULTS), help=f"results file of the full mode (default {RESULTS})")
     args = p.parse_args(argv)
 
+    from fer_keras.inference.detectors import DEFAULT_DETECTOR
     from fer_keras.inference.fer_peer import load_peer, peer_info
     from fer_keras.inference.labelled_eval import load_eval_set
     from fer_keras.inference.predictor import Predictor
@@ -239,7 +240,8 @@ def main(argv=None) -> int:
         "",
         f"Data: `{root}` ({', '.join(splits)} splits, every image, classified whole: they are face crops); "
         + (
-            f"`{photos}` (every photo, Haar face detection + the model's crop rule, the whole image when no "
+            f"`{photos}` (every photo, face detection with the default detector (`{DEFAULT_DETECTOR}`) + the "
+            "model's crop rule, the whole image when no "
             "face is found; evaluation only). "
             if photos is not None
             else ""
