@@ -289,9 +289,7 @@ def main(argv: list[str] | None = None) -> int:
             ),
             "",
         ]
-    lines.append(
-        f"Default detector: `{detectors.DEFAULT_DETECTOR}` (both detectors come with the core install)."
-    )
+    lines.append(f"Default detector: `{detectors.DEFAULT_DETECTOR}` (both detectors come with the core install).")
     print("\n".join(lines))
     if not args.quick:
         write_results(RESULTS, lines)

@@ -99,7 +99,10 @@ def ray_mode(scratch: Path, data: Path, epochs: int, runs: int, env: dict[str, s
         extra = ["--backend", "ray", "--workers", "2", "--ray-address", address, "--storage", str(scratch / "storage")]
         rows.append(measure(scratch, data, "ray, 2-node cluster", extra, 2, epochs, runs, env))
         return cluster_start, None
-    except (SystemExit, FerError) as err:  # no cluster (or a failed grid): say so in the results rather than lose the others
+    except (
+        SystemExit,
+        FerError,
+    ) as err:  # no cluster (or a failed grid): say so in the results rather than lose the others
         print(err, file=sys.stderr)
         return time.perf_counter() - start, str(err).splitlines()[0]
     finally:

@@ -121,7 +121,9 @@ def load_eval_set(
     return data
 
 
-def detect_set_faces(data: EvalSet, workers: int | None = None, progress=None, detector: str = DEFAULT_DETECTOR) -> EvalSet:
+def detect_set_faces(
+    data: EvalSet, workers: int | None = None, progress=None, detector: str = DEFAULT_DETECTOR
+) -> EvalSet:
     """Find the largest face of every image of ``data`` (in place; see :func:`load_eval_set`)."""
     check_choice("detector", detector, DETECTORS)
     start = time.perf_counter()

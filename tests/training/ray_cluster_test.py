@@ -34,6 +34,7 @@ from tests.conftest import ROOT
 pytest.importorskip("ray.tune")
 pytestmark = pytest.mark.slow
 
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """A head without CPUs and a 1-CPU worker node; yields (address, env for fer-grid, worker temp dir)."""
