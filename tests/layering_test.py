@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "fer_keras"
-CORE = {"constants", "errors", "validation", "atomic", "metrics", "environment", "hashing", "extras"}
+CORE = {"constants", "errors", "validation", "atomic", "metrics", "environment", "hashing", "extras", "templating"}
 ALLOWED = {
     "core": set(),
     "data": {"core"},

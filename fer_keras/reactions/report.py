@@ -25,6 +25,7 @@ from fer_keras.atomic import write_text_atomic
 from fer_keras.constants import CLASS_NAMES, REACTIONS_REPORT_FILE, REACTIONS_SUMMARY_FILE, TIMELINE_FILE
 from fer_keras.errors import FerError, problem
 from fer_keras.reactions import report_figures as fig
+from fer_keras.templating import template_environment
 from fer_keras.validation import read_json_file
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -125,7 +126,6 @@ def render_reaction_report(
     summary: Mapping[str, Any], timeline: Mapping[str, Mapping[str, list[Sample]]], out_dir: str | os.PathLike
 ) -> str:
     """The report's HTML from a summary, its timeline (:func:`read_timeline`) and the folder of its thumbnails."""
-    import jinja2
     from markupsafe import Markup
 
     sources = summary.get("sources") or []
@@ -147,13 +147,7 @@ def render_reaction_report(
         "sources": [_source_context(i, s, timeline, emotions, Path(out_dir), Markup) for i, s in enumerate(sources)],
         "warnings": [str(w) for w in summary.get("warnings") or []],
     }
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,  # a typo in the template fails loudly, in tests
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    env = template_environment(TEMPLATE_DIR)
     env.filters.update(pct=_pct, when=_when)
     return env.get_template(TEMPLATE).render(**context)
 

@@ -7,6 +7,8 @@ import numbers
 from pathlib import Path
 from typing import Any
 
+from fer_keras.templating import template_environment
+
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE = "report.html.j2"
 
@@ -56,15 +58,7 @@ def fmt_duration(seconds: Any) -> str:
 
 def render_html(context: dict[str, Any]) -> str:
     """Render ``templates/report.html.j2`` with the report context."""
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,  # a typo in the template fails loudly, in tests
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    env = template_environment(TEMPLATE_DIR)
     env.filters.update(num=fmt_num, pct=fmt_pct, signed=fmt_signed, duration=fmt_duration, missing=_missing)
     env.tests["missing"] = _missing
     return env.get_template(TEMPLATE).render(**context)
