@@ -30,6 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--tta", action="append", choices=TTA_CHOICES, default=[], help="test-time augmentation (repeatable)"
     )
+    p.add_argument(
+        "--class-prior",
+        metavar="auto|TAU",
+        help="class-prior correction (logit adjustment) of the final probabilities, recorded for inference: "
+        "'auto' chooses tau in 0..1 on DATA/valid (mean of accuracy and macro-F1), or give tau; off by default",
+    )
     p.add_argument("--no-test", action="store_true", help="skip the one-time test-split evaluation")
     p.add_argument(
         "--reproduce", metavar="COMMANDS", help="the commands that reproduce the members and the ensemble (metadata)"
@@ -39,20 +45,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from fer_keras.model.class_prior import class_prior_from_text, describe_record
     from fer_keras.training.ensemble import export_ensemble, plan_ensemble
 
     plan = plan_ensemble(
-        args.members, args.out, args.data, name=args.name, tta=args.tta, evaluate_test=not args.no_test
+        args.members,
+        args.out,
+        args.data,
+        name=args.name,
+        tta=args.tta,
+        evaluate_test=not args.no_test,
+        class_prior=class_prior_from_text(args.class_prior),
     )
     tta = ", ".join(plan.tta) or "none"
     if args.dry_run:
         names = ", ".join(f"{m.name} ({m.path})" for m in plan.members)
         print(f"would write ensemble {plan.name!r} of {len(plan.members)} models to {plan.out}: {names}")
-        print(f"measured on {plan.data / 'valid'} with TTA {tta}" + ("; test once" if plan.evaluate_test else ""))
+        prior = "" if plan.class_prior is None else f", class-prior correction {plan.class_prior}"
+        print(
+            f"measured on {plan.data / 'valid'} with TTA {tta}{prior}" + ("; test once" if plan.evaluate_test else "")
+        )
         return 0
     meta = export_ensemble(plan, quiet=args.quiet, reproduce=args.reproduce)
     for member in meta["ensemble"]["members"]:
         print(f"valid {member['name']}: {_scores(member['valid_metrics'])}")
+    if meta["class_prior"]:
+        print(describe_record(meta["class_prior"]))
     print(f"valid ensemble: {_scores(meta['valid_metrics'])}  (TTA {tta})")
     if meta["test_metrics"]:
         print(f"test ensemble: {_scores(meta['test_metrics'])}")

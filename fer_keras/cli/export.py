@@ -59,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=export.DEFAULT_OPSET,
         help=f"ONNX opset, {export.MIN_OPSET}-{export.MAX_OPSET} (default: %(default)s)",
     )
+    p.add_argument(
+        "--weights",
+        choices=export.WEIGHT_DTYPES,
+        default="float32",
+        help="how the ONNX file stores weights: float16 halves it, computation stays float32 (default: %(default)s)",
+    )
     p.add_argument("--dry-run", action="store_true", help="validate and show what would be exported, write nothing")
     return p
 
@@ -72,8 +78,9 @@ def handle(args: argparse.Namespace) -> int:
         num_samples=args.num_samples,
         tolerance=args.tolerance,
         opset=args.opset,
+        weights=args.weights,
     )
-    opset = f" (opset {plan.opset})" if plan.opset is not None else ""
+    opset = f" (opset {plan.opset}, {plan.weights} weights)" if plan.opset is not None else ""
     if args.dry_run:
         print(f"would export {plan.info.path} to {plan.format}{opset}: {plan.path}")
         print(f"parity check on {len(plan.samples)} samples from {plan.sample_source}, tolerance {plan.tolerance:g}")

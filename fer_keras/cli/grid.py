@@ -104,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="test-time augmentation recorded for inference (metadata inference.tta) and applied to the "
         "recorded valid/test metrics; flip: mean of the image and its mirror image (default: none)",
     )
+    select.add_argument(
+        "--class-prior",
+        metavar="auto|TAU",
+        help="class-prior correction (logit adjustment) recorded for inference: 'auto' chooses tau in 0..1 "
+        "on valid (mean of accuracy and macro-F1), or give tau; off by default",
+    )
     select.add_argument("--dry-run", action="store_true", help="name the run that would be exported; load no model")
     select.set_defaults(handler=handle_select)
     return p
@@ -181,7 +187,9 @@ def _print_selected(meta: dict, out) -> None:
     tta = meta.get("inference", {}).get("tta") or ()
     tta_txt = f", tta {'+'.join(tta)}" if tta else ""
     accuracy = meta["valid_metrics"]["accuracy"]
-    print(f"best model: {meta['source_run']} (val_accuracy {accuracy:.4f}{test_txt}{tta_txt}) -> {out}")
+    prior = meta.get("class_prior")
+    prior_txt = f", class-prior tau {prior['tau']:g}" if prior else ""
+    print(f"best model: {meta['source_run']} (val_accuracy {accuracy:.4f}{test_txt}{tta_txt}{prior_txt}) -> {out}")
 
 
 def handle_select(args: argparse.Namespace) -> int:
@@ -206,12 +214,16 @@ def handle_select(args: argparse.Namespace) -> int:
         print(f"would export {record['name']} (best val_accuracy {record['best_val_accuracy']:.4f}) -> {out}")
         return 0
     from fer_keras.extras import require
+    from fer_keras.model.class_prior import class_prior_from_text
 
+    class_prior = class_prior_from_text(args.class_prior)  # a bad value fails before TensorFlow loads
     require("keras", "train")
     from fer_keras.training.selection import export_best
 
     reproduce = args.reproduce or "fer-grid select"
-    meta = export_best(history, out, names, not args.no_test, reproduce, args.quiet, tta=args.tta or ())
+    meta = export_best(
+        history, out, names, not args.no_test, reproduce, args.quiet, tta=args.tta or (), class_prior=class_prior
+    )
     _print_selected(meta, out)
     return 0
 

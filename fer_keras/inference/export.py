@@ -40,6 +40,7 @@ from fer_keras.inference.export_formats import (
     FORMATS,
     OUTPUT_NAMES,
     SIGNATURE,
+    WEIGHT_DTYPES,
     converter_versions,
     is_savedmodel,
     is_savedmodel_staging,
@@ -72,6 +73,7 @@ class ExportPlan:
     tolerance: float
     samples: np.ndarray
     sample_source: str
+    weights: str = "float32"
 
     @property
     def sidecar(self) -> Path:
@@ -160,6 +162,7 @@ def plan_export(
     num_samples: int = DEFAULT_NUM_SAMPLES,
     tolerance: float = DEFAULT_TOLERANCE,
     opset: int = DEFAULT_OPSET,
+    weights: str = "float32",
 ) -> ExportPlan:
     """Validate an export request and load its sample images (what ``--dry-run`` shows).
 
@@ -172,6 +175,9 @@ def plan_export(
     check_int("num_samples", num_samples, minimum=1, maximum=MAX_NUM_SAMPLES)
     check_float("tolerance", tolerance, low=0)
     check_int("opset", opset, minimum=MIN_OPSET, maximum=MAX_OPSET)
+    check_choice("weights", weights, WEIGHT_DTYPES)
+    if weights != "float32" and fmt != "onnx":
+        raise FerError(f"'weights' {weights!r} is for the onnx format only; got format {fmt!r}")
     info = read_model_info(model_dir)
     model_file = info.path / MODEL_FILE
     if not model_file.is_file():
@@ -183,7 +189,8 @@ def plan_export(
     else:
         samples = folder_samples(samples_dir, info.input_size, info.color_mode, num_samples)
         source = str(samples_dir)
-    return ExportPlan(info, fmt, path, opset if fmt == "onnx" else None, float(tolerance), samples, source)
+    opset = opset if fmt == "onnx" else None
+    return ExportPlan(info, fmt, path, opset, float(tolerance), samples, source, weights)
 
 
 def export_model(
@@ -195,6 +202,7 @@ def export_model(
     num_samples: int = DEFAULT_NUM_SAMPLES,
     tolerance: float = DEFAULT_TOLERANCE,
     opset: int = DEFAULT_OPSET,
+    weights: str = "float32",
     progress: Any = None,
 ) -> ExportResult:
     """Export ``<model_dir>/model.keras`` to ``fmt`` and check it against Keras.
@@ -209,6 +217,8 @@ def export_model(
         num_samples: how many sample images to compare on.
         tolerance: the largest allowed absolute difference of probabilities.
         opset: the ONNX opset (ONNX only).
+        weights: how the ONNX file stores the weights: ``float32``, or ``float16`` (half the
+            size, computation still float32; the parity check measures the difference).
         progress: optional object with ``update(n)`` (a tqdm bar), advanced once per
             entry of :data:`STEPS`.
 
@@ -225,7 +235,14 @@ def export_model(
         (PosixPath('models/best_model/model.onnx'), True)
     """
     plan = plan_export(
-        model_dir, fmt, out, samples_dir=samples_dir, num_samples=num_samples, tolerance=tolerance, opset=opset
+        model_dir,
+        fmt,
+        out,
+        samples_dir=samples_dir,
+        num_samples=num_samples,
+        tolerance=tolerance,
+        opset=opset,
+        weights=weights,
     )
     return run_plan(plan, progress)
 
@@ -246,7 +263,7 @@ def run_plan(plan: ExportPlan, progress: Any = None) -> ExportResult:
     remove_stale_temps(plan.sidecar)
     staging = atomic_dir(plan.path) if plan.format == "savedmodel" else atomic_path(plan.path, suffix=plan.path.suffix)
     with staging as tmp:
-        write_export(model, plan.format, plan.info, tmp, plan.opset)
+        write_export(model, plan.format, plan.info, tmp, plan.opset, plan.weights)
         step(1)
         run = load_export(tmp, plan.format)
         # The whole batch and a batch of one: proves the batch dimension is dynamic.
@@ -307,6 +324,7 @@ def _sidecar(result: ExportResult) -> dict[str, Any]:
         "model_name": info.name,
         "model_version": info.version,
         "opset": plan.opset,
+        "weights": plan.weights,
         "input": {
             "name": EXPORT_INPUT_NAME,
             "shape": [None, *info.input_shape],

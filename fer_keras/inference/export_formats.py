@@ -38,16 +38,23 @@ from fer_keras.validation import check_choice
 FORMATS: tuple[str, ...] = ("onnx", "tflite", "savedmodel")
 OUTPUT_NAMES: dict[str, str] = {"onnx": ONNX_FILE, "tflite": TFLITE_FILE, "savedmodel": SAVEDMODEL_DIR}
 SIGNATURE = "serving_default"
+# How an ONNX export stores its weights: float16 halves the file (computation stays float32).
+WEIGHT_DTYPES: tuple[str, ...] = ("float32", "float16")
+FLOAT16_MIN_SIZE = 1024  # tensors with fewer values stay float32 (too small to matter)
 # What a TensorFlow SavedModel folder holds (keras.export.ExportArchive.write_out).
 SAVEDMODEL_PB = "saved_model.pb"
 SAVEDMODEL_ENTRIES: tuple[str, ...] = (SAVEDMODEL_PB, "fingerprint.pb", "variables", "assets")
 
 
-def write_export(model, fmt: str, info: ModelInfo, out: Path, opset: int | None = None) -> None:
-    """Write ``model`` (whose metadata is ``info``) to ``out`` in ``fmt``; ``opset`` is for ONNX only."""
+def write_export(
+    model, fmt: str, info: ModelInfo, out: Path, opset: int | None = None, weights: str = "float32"
+) -> None:
+    """Write ``model`` (whose metadata is ``info``) to ``out`` in ``fmt``; ``opset`` and
+    ``weights`` (:data:`WEIGHT_DTYPES`) are for ONNX only."""
     check_choice("format", fmt, FORMATS)
+    check_choice("weights", weights, WEIGHT_DTYPES)
     if fmt == "onnx":
-        _write_onnx(model, info, out, opset)
+        _write_onnx(model, info, out, opset, weights)
     elif fmt == "tflite":
         _write_tflite(model, info, out)
     else:
@@ -117,7 +124,7 @@ def _write_tflite(model, info: ModelInfo, out: Path) -> None:
         out.write_bytes(converter.convert())
 
 
-def _write_onnx(model, info: ModelInfo, out: Path, opset: int | None) -> None:
+def _write_onnx(model, info: ModelInfo, out: Path, opset: int | None, weights: str = "float32") -> None:
     try:
         import onnx
         import tf2onnx  # noqa: F401 - Keras imports it; fail early with a clear message
@@ -153,8 +160,36 @@ def _write_onnx(model, info: ModelInfo, out: Path, opset: int | None) -> None:
             "output": f"{EXPORT_OUTPUT_NAME}: float32 (batch, classes)",
         },
     )
+    if weights == "float16":
+        _store_weights_as_float16(proto.graph)
     onnx.checker.check_model(proto)
     onnx.save(proto, str(out))
+
+
+def _store_weights_as_float16(graph) -> None:
+    """Store the large float32 weights as float16, each followed by a Cast back to float32.
+
+    Halves the file; the model still computes in float32 (onnxruntime folds the casts into
+    float32 constants when the session starts, so it runs as fast). Probabilities move by
+    about 1e-5, which the parity check measures. Small tensors (biases, BatchNorm) stay.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    inputs = {value.name for value in graph.input}
+    halves, casts = [], []
+    for init in list(graph.initializer):
+        if init.data_type != TensorProto.FLOAT or init.name in inputs:
+            continue
+        array = numpy_helper.to_array(init)
+        if array.size < FLOAT16_MIN_SIZE:
+            continue
+        graph.initializer.remove(init)
+        halves.append(numpy_helper.from_array(array.astype(np.float16), f"{init.name}__float16"))
+        casts.append(helper.make_node("Cast", [f"{init.name}__float16"], [init.name], to=TensorProto.FLOAT))
+    graph.initializer.extend(halves)
+    nodes = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(casts + nodes)  # a Cast before every node that reads its output
 
 
 def _tflite_interpreter(path: str):

@@ -28,6 +28,7 @@ from fer_keras.constants import ONNX_FILE
 from fer_keras.data.images import to_array
 from fer_keras.errors import FerError, problem
 from fer_keras.extras import require
+from fer_keras.model.class_prior import apply_class_bias
 from fer_keras.model.crop import CropRule
 from fer_keras.model.model_folder import (
     TTA_CHOICES,
@@ -38,7 +39,7 @@ from fer_keras.model.model_folder import (
     metadata_problems,
     read_model_info,
 )
-from fer_keras.validation import check_choice, check_int, must
+from fer_keras.validation import check_bool, check_choice, check_int, must
 
 RUNTIMES: tuple[str, ...] = ("keras", "onnx")
 # What commands and the API accept: a runtime, or "auto" (see resolve_runtime).
@@ -63,6 +64,9 @@ class Predictor:
         thread_safe: whether ``run_batch`` may run concurrently.
         batch_size: the largest batch handed to ``run_batch`` at once.
         tta: test-time augmentation (default: ``info.tta``; ``[]`` turns it off).
+        class_prior: apply the folder's class-prior correction (``info.class_bias``,
+            :mod:`fer_keras.model.class_prior`) to the final probabilities; ``False``
+            shows the model as trained.
     """
 
     def __init__(
@@ -73,11 +77,13 @@ class Predictor:
         thread_safe: bool,
         batch_size: int = DEFAULT_BATCH_SIZE,
         tta: Sequence[str] | None = None,
+        class_prior: bool = True,
     ):
         self.info = info
         self.runtime = runtime
         self.batch_size = batch_size
         self.tta = tuple(info.tta if tta is None else tta)
+        self.class_bias = info.class_bias if class_prior else ()
         self._run_batch = run_batch
         self._lock = None if thread_safe else threading.Lock()
 
@@ -88,13 +94,15 @@ class Predictor:
         runtime: str = "keras",
         batch_size: int = DEFAULT_BATCH_SIZE,
         tta: Sequence[str] | None = None,
+        class_prior: bool = True,
     ) -> Predictor:
         """Load the model of ``model_dir`` with the ``keras``, ``onnx`` or ``auto`` runtime.
 
         ``auto`` is resolved by :func:`resolve_runtime`; :attr:`runtime` names the one used.
 
         ``tta`` overrides the test-time augmentation the model folder asks for
-        (``metadata.json`` ``inference.tta``; ``[]`` turns it off).
+        (``metadata.json`` ``inference.tta``; ``[]`` turns it off); ``class_prior=False``
+        skips its class-prior correction (``inference.class_bias``).
 
         Raises:
             FerError: bad arguments, a missing or invalid model folder, a missing
@@ -108,11 +116,12 @@ class Predictor:
         check_choice("runtime", runtime, RUNTIME_CHOICES)
         check_int("batch_size", batch_size, minimum=1)
         _check_tta(tta)
+        check_bool("class_prior", class_prior)
         info = read_model_info(model_dir)
         runtime = resolve_runtime(info.path, runtime)
         loader = _load_onnx if runtime == "onnx" else _load_keras
         run_batch, thread_safe = loader(info)
-        return cls(info, runtime, run_batch, thread_safe, batch_size, tta)
+        return cls(info, runtime, run_batch, thread_safe, batch_size, tta, class_prior)
 
     @classmethod
     def from_function(
@@ -202,7 +211,8 @@ class Predictor:
         return self.predict(batch)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        return apply_tta(self._call, batch.astype(np.float32, copy=False), self.tta)
+        probs = apply_tta(self._call, batch.astype(np.float32, copy=False), self.tta)
+        return apply_class_bias(probs, self.class_bias)
 
     def _call(self, batch: np.ndarray) -> np.ndarray:
         if self._lock is None:

@@ -36,6 +36,7 @@ from fer_keras.constants import (
 )
 from fer_keras.errors import FerError, problem
 from fer_keras.hashing import sha256_file
+from fer_keras.model.class_prior import class_bias_problems
 from fer_keras.model.crop import CropRule
 from fer_keras.validation import describe_choice, describe_int, must
 
@@ -77,6 +78,7 @@ class ModelInfo:
     metadata: dict[str, Any] = field(repr=False, compare=False)
     crop: CropRule = field(default_factory=CropRule)
     tta: tuple[str, ...] = ()
+    class_bias: tuple[float, ...] = ()  # inference.class_bias (fer_keras.model.class_prior); () = none
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -104,6 +106,8 @@ def metadata_problems(meta: Mapping[str, Any]) -> list[str]:
     tta = inference.get("tta", []) if isinstance(inference, dict) else None
     if not (isinstance(tta, list) and all(t in TTA_CHOICES for t in tta)):
         problems.append(must("inference.tta", f"a list of {', '.join(TTA_CHOICES)}", tta))
+    if isinstance(inference, dict) and isinstance(names, list):
+        problems += class_bias_problems(inference.get("class_bias"), len(names))
     try:
         CropRule.from_metadata(meta.get("crop"))
     except FerError as err:
@@ -124,6 +128,7 @@ def _model_info(meta: dict[str, Any], path: Path, version: str) -> ModelInfo:
         meta,
         CropRule.from_metadata(meta.get("crop")),
         tuple((meta.get("inference") or {}).get("tta", [])),
+        tuple(float(b) for b in (meta.get("inference") or {}).get("class_bias") or ()),
     )
 
 

@@ -7,7 +7,9 @@ they agree on class order, input, colour mode and crop rule, the data folder, an
 ensemble on ``valid`` under the same test-time augmentation, evaluates ``test`` once, and
 writes the folder aside-then-swap (:func:`fer_keras.model.model_folder.write_model_folder`).
 Whether the ensemble earns its cost is decided on ``valid``: its metadata keeps each
-member's valid metrics beside its own, so the gain is on record.
+member's valid metrics beside its own, so the gain is on record. An optional class-prior
+correction of the averaged probabilities is chosen on ``valid`` too
+(:func:`fer_keras.training.selection.measure_model`).
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from fer_keras.constants import ARCHITECTURE_FILE
 from fer_keras.errors import FerError, problem
+from fer_keras.model.class_prior import check_class_prior
 from fer_keras.model.ensemble import ensemble_architecture, ensemble_problems
 from fer_keras.model.model_folder import (
     PREPROCESSING,
@@ -31,7 +35,7 @@ from fer_keras.model.model_folder import (
     read_model_info,
     write_model_folder,
 )
-from fer_keras.training.selection import evaluate_split
+from fer_keras.training.selection import evaluate_split, measure_model
 from fer_keras.validation import check_choice, describe_stem, must
 
 
@@ -46,6 +50,7 @@ class EnsemblePlan:
     name: str
     tta: tuple[str, ...]
     evaluate_test: bool
+    class_prior: str | float | None = None
 
 
 def _read_spec(info: ModelInfo) -> dict[str, Any]:
@@ -67,6 +72,7 @@ def plan_ensemble(
     name: str | None = None,
     tta: Sequence[str] = (),
     evaluate_test: bool = True,
+    class_prior: str | float | None = None,
 ) -> EnsemblePlan:
     """Validate an ensemble export without loading a model (no TensorFlow).
 
@@ -77,6 +83,9 @@ def plan_ensemble(
         name: the ensemble's name (default: ``out``'s folder name).
         tta: the test-time augmentation recorded for inference and used for every measurement.
         evaluate_test: also record ``test_metrics``.
+        class_prior: class-prior correction of the ensemble (``None``: off, ``"auto"``: ``tau``
+            chosen on valid, or a ``tau`` in [0, 1]; :mod:`fer_keras.model.class_prior`),
+            over the training counts of ``data/train``.
 
     Raises:
         FerError: every problem found, each naming its folder or field.
@@ -85,6 +94,7 @@ def plan_ensemble(
         raise FerError(must("tta", f"a list of {', '.join(TTA_CHOICES)}", tta))
     for item in tta:
         check_choice("tta", item, TTA_CHOICES)
+    class_prior = check_class_prior(class_prior)
     out, data = Path(out), Path(data)
     name = name or out.name
     problems = [m for m in (describe_stem("name", name),) if m]
@@ -98,13 +108,15 @@ def plan_ensemble(
         problems += ensemble_problems(infos)
     if not (data / "valid").is_dir():
         problems.append(problem(str(data), "has no valid/ folder (the ensemble is measured on valid)"))
+    if class_prior is not None and not (data / "train").is_dir():
+        problems.append(problem(str(data), "has no train/ folder (the class-prior correction needs its counts)"))
     if any(Path(m.path).resolve() == out.resolve() for m in infos):
         problems.append(problem(str(out), "is one of the members; write the ensemble to another folder"))
     if problems:
         raise FerError(problems)
     check_replaceable_model_folder(out)
     specs = tuple(_read_spec(info) for info in infos)
-    return EnsemblePlan(tuple(infos), specs, out, data, name, tuple(dict.fromkeys(tta)), evaluate_test)
+    return EnsemblePlan(tuple(infos), specs, out, data, name, tuple(dict.fromkeys(tta)), evaluate_test, class_prior)
 
 
 def export_ensemble(plan: EnsemblePlan, quiet: bool = False, reproduce: str | None = None) -> dict[str, Any]:
@@ -130,11 +142,10 @@ def export_ensemble(plan: EnsemblePlan, quiet: bool = False, reproduce: str | No
     for info, member in zip(plan.members, models):
         metrics, _ = evaluate_split(member, valid, tta=plan.tta)
         members.append({"name": info.name, "version": info.version, "path": str(info.path), "valid_metrics": metrics})
-    valid_metrics, _ = evaluate_split(model, valid, tta=plan.tta)
-    test_metrics = None
+    test = None
     if plan.evaluate_test and (plan.data / "test").is_dir():
-        test = load_split(plan.data, "test", first.input_size, first.color_mode, classes, quiet=quiet)
-        test_metrics, _ = evaluate_split(model, test, tta=plan.tta)
+        test = partial(load_split, plan.data, "test", first.input_size, first.color_mode, classes, quiet=quiet)
+    measured = measure_model(model, valid, test, plan.tta, plan.class_prior, plan.data)
     metadata = {
         "name": plan.name,
         "class_names": list(classes),
@@ -142,11 +153,12 @@ def export_ensemble(plan: EnsemblePlan, quiet: bool = False, reproduce: str | No
         "color_mode": first.color_mode,
         "preprocessing": PREPROCESSING,
         "crop": first.crop.to_dict(),
-        "inference": {"tta": list(plan.tta)},
+        "inference": measured["inference"],
         "ensemble": {"members": members, "combine": "mean of class probabilities"},
         "selected_by": "members and test-time augmentation chosen on the valid split; test evaluated once afterwards",
-        "valid_metrics": valid_metrics,
-        "test_metrics": test_metrics,
+        "valid_metrics": measured["valid_metrics"],
+        "test_metrics": measured["test_metrics"],
+        "class_prior": measured["class_prior"],
         "data": str(plan.data),
         "reproduce": reproduce,
     }

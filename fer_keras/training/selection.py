@@ -3,8 +3,11 @@
 Selection uses ``valid`` only: the run with the highest best-epoch
 ``val_accuracy`` wins, and its best checkpoint is exported as a model folder
 (:mod:`fer_keras.model.model_folder`) with the crop rule and test-time augmentation
-inference is to use. The ``test`` split is read once, *after* selection, to record the
-reported test metrics; both splits are scored as inference will run the model (with its TTA).
+inference is to use, and optionally a class-prior correction chosen on ``valid``
+(:mod:`fer_keras.model.class_prior`). The ``test`` split is read once, *after* selection,
+to record the reported test metrics; both splits are scored as inference will run the
+model (with its TTA and class-prior correction): :func:`measure_model`, shared with
+``fer-ensemble``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,7 @@ import numpy as np
 
 from fer_keras.constants import BEST_CHECKPOINT_FILE, BEST_MODEL_DIR, STATUS_DONE
 from fer_keras.errors import FerError, problem
+from fer_keras.model.class_prior import apply_class_bias, check_class_prior, class_prior_record
 from fer_keras.model.crop import CropRule
 from fer_keras.model.model_folder import (
     PREPROCESSING,
@@ -111,6 +116,7 @@ def export_best(
     *,
     crop: CropRule | None = None,
     tta: Sequence[str] = (),
+    class_prior: str | float | None = None,
 ) -> dict[str, Any]:
     """Select the best run and write its model folder ``out/`` (architecture, weights, model, metadata).
 
@@ -129,6 +135,8 @@ def export_best(
         quiet: no progress bars.
         crop: the crop rule recorded for inference on photos (default :class:`CropRule`).
         tta: the test-time augmentation recorded for inference (``inference.tta``; default none).
+        class_prior: class-prior correction recorded for inference (``inference.class_bias``):
+            ``None`` (off), ``"auto"`` (``tau`` chosen on valid) or a ``tau`` in [0, 1].
 
     Returns:
         The metadata written.
@@ -147,6 +155,7 @@ def export_best(
     for item in tta:
         check_choice("tta", item, TTA_CHOICES)
     tta = list(dict.fromkeys(tta))
+    class_prior = check_class_prior(class_prior)
     crop = CropRule() if crop is None else crop
     if not isinstance(crop, CropRule):
         raise FerError(must("crop", "a CropRule", crop))
@@ -163,11 +172,10 @@ def export_best(
     size = config.image_size
     classes = tuple(record["class_names"])
     valid = load_split(config.data, "valid", size, config.color_mode, classes, quiet=quiet)
-    valid_metrics, _ = evaluate_split(model, valid, tta=tta)
-    test_metrics = None
+    test = None
     if evaluate_test and (Path(config.data) / "test").is_dir():
-        test = load_split(config.data, "test", size, config.color_mode, classes, quiet=quiet)
-        test_metrics, _ = evaluate_split(model, test, tta=tta)
+        test = partial(load_split, config.data, "test", size, config.color_mode, classes, quiet=quiet)
+    measured = measure_model(model, valid, test, tta, class_prior, config.data)
     metadata = {
         "name": record["name"],
         "class_names": list(classes),
@@ -175,12 +183,13 @@ def export_best(
         "color_mode": config.color_mode,
         "preprocessing": PREPROCESSING,
         "crop": crop.to_dict(),
-        "inference": {"tta": tta},
+        "inference": measured["inference"],
         "source_run": record["name"],
         "best_epoch": record["best_epoch"],
         "selected_by": "highest val_accuracy over finished runs (valid split); test evaluated once after selection",
-        "valid_metrics": valid_metrics,
-        "test_metrics": test_metrics,
+        "valid_metrics": measured["valid_metrics"],
+        "test_metrics": measured["test_metrics"],
+        "class_prior": measured["class_prior"],
         "config": config.to_dict(),
         "versions": record.get("versions", {}),
         "reproduce": reproduce,
@@ -188,16 +197,57 @@ def export_best(
     return write_model_folder(out, model, metadata, architecture).metadata
 
 
-def evaluate_split(model, data, batch_size: int = 256, tta: Sequence[str] = ()) -> tuple[dict[str, Any], np.ndarray]:
-    """Metrics of ``model`` on a loaded split, under test-time augmentation ``tta``; also the probabilities.
+def measure_model(
+    model, valid, load_test, tta: Sequence[str], class_prior: str | float | None, data: str | os.PathLike
+) -> dict[str, Any]:
+    """Score ``model`` as inference will run it: ``valid``, then ``test`` once (when ``load_test`` is given).
+
+    With ``class_prior`` (checked by :func:`~fer_keras.model.class_prior.check_class_prior`),
+    the correction is chosen on ``valid`` from the probabilities already computed (``tau``
+    over the training counts of ``<data>/train``), and both splits are scored with it.
+
+    Returns:
+        ``{"inference", "valid_metrics", "test_metrics", "class_prior"}`` for the metadata
+        (``test_metrics`` and ``class_prior`` ``None`` when not measured / off).
+    """
+    tta = list(tta)
+    valid_metrics, valid_probs = evaluate_split(model, valid, tta=tta)
+    inference: dict[str, Any] = {"tta": tta}
+    record = None
+    if class_prior is not None:
+        counts = train_counts(data, valid.class_names)
+        record = class_prior_record(class_prior, valid.labels, valid_probs, counts, valid.class_names)
+        inference["class_bias"] = record["class_bias"]
+        valid_metrics = split_metrics(valid, apply_class_bias(valid_probs, record["class_bias"]))
+    test_metrics = None
+    if load_test is not None:
+        test_metrics, _ = evaluate_split(model, load_test(), tta=tta, class_bias=inference.get("class_bias", ()))
+    return {"inference": inference, "valid_metrics": valid_metrics, "test_metrics": test_metrics, "class_prior": record}
+
+
+def train_counts(data: str | os.PathLike, class_names: Sequence[str]) -> list[int]:
+    """Images per class of ``<data>/train``, in ``class_names`` order: the prior a model learnt.
+
+    Raises:
+        FerError: the split is missing, or a class folder is missing or empty
+            (:func:`fer_keras.data.folders.scan_split`).
+    """
+    from fer_keras.data.folders import scan_split
+
+    counts = scan_split(data, "train", tuple(class_names)).counts()
+    return [counts[name] for name in class_names]
+
+
+def evaluate_split(
+    model, data, batch_size: int = 256, tta: Sequence[str] = (), class_bias: Sequence[float] = ()
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Metrics of ``model`` on a loaded split, under test-time augmentation ``tta`` and the
+    class-prior correction ``class_bias``; also the probabilities (before the correction).
 
     The metrics are accuracy, loss, n, macro-F1 and per-class recall
     (:func:`fer_keras.metrics.classification_metrics`, so a class without images has
     recall ``None`` and is left out of macro-F1).
     """
-    import keras
-
-    from fer_keras.metrics import classification_metrics
 
     def run(batch: np.ndarray) -> np.ndarray:
         return np.asarray(model.predict_on_batch(batch))
@@ -206,11 +256,20 @@ def evaluate_split(model, data, batch_size: int = 256, tta: Sequence[str] = ()) 
     probs = np.concatenate(
         [apply_tta(run, images[i : i + batch_size].astype(np.float32), tta) for i in range(0, len(images), batch_size)]
     )
+    return split_metrics(data, apply_class_bias(probs, class_bias)), probs
+
+
+def split_metrics(data, probs: np.ndarray) -> dict[str, Any]:
+    """Accuracy, loss, n, macro-F1 and per-class recall of probabilities on a loaded split."""
+    import keras
+
+    from fer_keras.metrics import classification_metrics
+
     onehot = np.eye(len(data.class_names), dtype=np.float32)[data.labels]
     loss = float(np.mean(keras.losses.categorical_crossentropy(onehot, probs)))
     scores = classification_metrics(data.labels, probs.argmax(axis=1), data.class_names)
     metrics = {"accuracy": scores["accuracy"], "loss": loss, "n": int(len(data))}
-    return metrics | {key: scores[key] for key in ("macro_f1", "per_class_recall")}, probs
+    return metrics | {key: scores[key] for key in ("macro_f1", "per_class_recall")}
 
 
 def _read_architecture(path: str | os.PathLike, run: str) -> dict[str, Any]:

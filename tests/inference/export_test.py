@@ -131,6 +131,37 @@ def test_onnx_graph_has_named_io_dynamic_batch_and_metadata(model_dirs, tmp_path
     np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-5)
 
 
+def test_onnx_float16_weights_halve_the_stored_weights_and_keep_parity(model_dirs, tmp_path, monkeypatch):
+    import onnx
+    from onnx import TensorProto
+
+    from fer_keras.inference import export_formats
+
+    monkeypatch.setattr(export_formats, "FLOAT16_MIN_SIZE", 64)  # the tiny model's tensors are small
+    full, half = tmp_path / "full.onnx", tmp_path / "half.onnx"
+    export.export_model(model_dirs["grayscale"], "onnx", full)
+    result = export.export_model(model_dirs["grayscale"], "onnx", half, weights="float16")
+    assert result.max_abs_diff <= export.DEFAULT_TOLERANCE and result.top1_agreement == 32
+    assert json.loads(export.sidecar_path(half).read_text())["weights"] == "float16"
+    assert json.loads(export.sidecar_path(full).read_text())["weights"] == "float32"
+    sizes = {
+        name: {i.name: i.data_type for i in onnx.load(str(path)).graph.initializer}
+        for name, path in (("full", full), ("half", half))
+    }
+    halved = [name for name, dtype in sizes["half"].items() if dtype == TensorProto.FLOAT16]
+    assert halved and all(name.endswith("__float16") for name in halved)
+    assert TensorProto.FLOAT16 not in sizes["full"].values()
+    assert half.stat().st_size < full.stat().st_size
+    pixels = np.random.default_rng(5).integers(0, 256, (4, 48, 48, 1)).astype(np.float32)
+    np.testing.assert_allclose(
+        export.load_export(half, "onnx")(pixels), export.load_export(full, "onnx")(pixels), atol=1e-3
+    )
+    with pytest.raises(FerError, match="'weights' 'float16' is for the onnx format only; got format 'tflite'"):
+        export.plan_export(model_dirs["grayscale"], "tflite", weights="float16")
+    with pytest.raises(FerError, match="'weights' must be one of 'float32', 'float16'; got 'int8'"):
+        export.plan_export(model_dirs["grayscale"], "onnx", weights="int8")
+
+
 def test_failed_parity_writes_nothing_and_keeps_the_old_export(model_dirs, tmp_path, monkeypatch):
     out = tmp_path / TFLITE_FILE
     out.write_bytes(b"earlier export")

@@ -167,6 +167,10 @@ def test_a_new_folder_replaces_an_earlier_one_whole(keras_model, model_dir, tmp_
     [
         ({"class_names": ["a", "a"]}, "'class_names' must be unique"),
         ({"inference": {"tta": "flip"}}, "'inference.tta' must be a list of flip, shift; got 'flip'"),
+        (
+            {"inference": {"tta": [], "class_bias": [0.1, -0.1]}},
+            "'inference.class_bias' must be a list of 7 finite numbers (one per class); got [0.1, -0.1]",
+        ),
         ({"crop": {"margin": 5}}, "crop: 'margin' must be in [0, 2]; got 5"),
         ({"format_version": 2}, "'format_version' must be 1; got 2"),
         ({"class_names": ["a", "b", "c"]}, "model output is (None, 7) but metadata lists 3 class_names"),

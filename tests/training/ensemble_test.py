@@ -1,6 +1,7 @@
 """fer_keras.training.ensemble: plan without TensorFlow, then build, measure on valid, test once, write."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -53,3 +54,22 @@ def test_export_measures_members_and_ensemble_and_writes_a_runnable_folder(tmp_p
     single = [Predictor.load(m, runtime="keras", tta=["flip"]).predict(pixels) for m in members]
     np.testing.assert_allclose(pair, (single[0] + single[1]) / 2, atol=1e-5)
     assert meta["valid_metrics"] == written["valid_metrics"]
+
+
+def test_an_ensemble_with_a_given_class_prior_applies_it_to_the_mean(tmp_path, tiny_data, members):
+    from fer_keras.model.class_prior import apply_class_bias
+
+    with pytest.raises(FerError, match="'class_prior' must be"):
+        plan_ensemble(members, tmp_path / "x", tiny_data, class_prior="always")
+    data = tmp_path / "data"  # unequal training counts, so the correction is not zero
+    shutil.copytree(tiny_data, data)
+    for image in sorted((data / "train" / "happy").iterdir())[2:]:
+        image.unlink()
+    out = tmp_path / "pair"
+    meta = export_ensemble(plan_ensemble(members, out, data, class_prior=0.5), quiet=True)
+    assert meta["class_prior"]["tau"] == 0.5 and len(meta["inference"]["class_bias"]) == 7
+    assert max(meta["inference"]["class_bias"]) > 0.5
+    pixels = np.random.default_rng(1).integers(0, 256, (4, 48, 48, 1)).astype(np.float32)
+    plain = Predictor.load(out, runtime="keras", class_prior=False).predict(pixels)
+    corrected = Predictor.load(out, runtime="keras").predict(pixels)
+    np.testing.assert_allclose(corrected, apply_class_bias(plain, meta["inference"]["class_bias"]), atol=1e-6)

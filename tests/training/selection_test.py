@@ -15,7 +15,7 @@ from fer_keras.constants import BEST_CHECKPOINT_FILE, CLASS_NAMES, METADATA_FILE
 from fer_keras.errors import FerError
 from fer_keras.model.crop import CropRule
 from fer_keras.model.model_folder import is_model_folder, read_model_info
-from fer_keras.training.selection import evaluate_split, export_best
+from fer_keras.training.selection import evaluate_split, export_best, train_counts
 from tests.model_fixtures import shared_model_folder
 from tests.training.grid_runner_test import _write_grid
 
@@ -192,3 +192,58 @@ def test_select_dry_run_names_the_run_and_checks_out_without_loading_a_model(tmp
     assert not out.exists()
     assert grid_main(["select", "--history", str(history), "--out", str(history), "--dry-run", "-q"]) == 1
     assert "must be outside the history folder" in _one_line_error(capsys)
+
+
+def test_select_with_a_class_prior_records_the_bias_chosen_on_valid_and_scores_with_it(
+    tmp_path, tmp_path_factory, tiny_data, tiny_spec, capsys
+):
+    from fer_keras.data.pipeline import load_split
+    from fer_keras.inference.predictor import Predictor
+    from fer_keras.model.class_prior import TAUS, class_bias_from_counts
+
+    data = tmp_path / "data"  # unequal training counts, so the correction is not zero
+    shutil.copytree(tiny_data, data)
+    for image in sorted((data / "train" / "happy").iterdir())[2:]:
+        image.unlink()
+    model = shared_model_folder(tmp_path_factory, color_mode="grayscale")
+    history = _finished_run(tmp_path, data, tiny_spec, (model / MODEL_FILE).read_bytes())
+    out = tmp_path / "best"
+    assert grid_main(["select", "--history", str(history), "--out", str(out), "-q", "--class-prior", "auto"]) == 0
+    assert "class-prior tau" in capsys.readouterr().out
+    info = read_model_info(out)
+    record = info.metadata["class_prior"]
+    assert [c["tau"] for c in record["candidates"]] == list(TAUS) and record["train_counts"]["happy"] == 2
+    counts = [record["train_counts"][name] for name in CLASS_NAMES]
+    assert (
+        list(info.class_bias)
+        == info.metadata["inference"]["class_bias"]
+        == class_bias_from_counts(counts, record["tau"])
+    )
+    # The recorded metrics are those of the model as inference runs it: with the correction.
+    predictor = Predictor.load(out, runtime="keras")
+    for split, recorded in (("valid", info.metadata["valid_metrics"]), ("test", info.metadata["test_metrics"])):
+        loaded = load_split(data, split, (48, 48), "grayscale", CLASS_NAMES, quiet=True)
+        accuracy = float((predictor.predict(loaded.images).argmax(axis=1) == loaded.labels).mean())
+        assert recorded["accuracy"] == pytest.approx(accuracy)
+    chosen = next(c for c in record["candidates"] if c["tau"] == record["tau"])
+    assert info.metadata["valid_metrics"]["accuracy"] == pytest.approx(chosen["accuracy"], abs=1e-4)
+
+
+def test_select_refuses_a_bad_class_prior_before_loading_a_model(tmp_path, tiny_data, tiny_spec, capsys):
+    history = _finished_run(tmp_path, tiny_data, tiny_spec)  # a garbage checkpoint: loading it would fail
+    args = ["select", "--history", str(history), "--out", str(tmp_path / "best"), "--class-prior", "strong"]
+    assert grid_main(args) == 1
+    assert _one_line_error(capsys) == "error: '--class-prior' must be \"auto\" or a tau in [0, 1]; got 'strong'"
+    with pytest.raises(FerError, match="'class_prior' must be"):
+        export_best(history, tmp_path / "best", class_prior=3)
+    assert not (tmp_path / "best").exists()
+
+
+def test_train_counts_read_the_train_split_and_refuse_an_empty_class_folder(tmp_path, tiny_data):
+    assert train_counts(str(tiny_data), ["angry", "happy"]) == [8, 8]
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    for image in (data / "train" / "disgust").iterdir():
+        image.unlink()
+    with pytest.raises(FerError, match=r"data/train/disgust: empty class folder"):
+        train_counts(str(data), ["angry", "disgust"])
