@@ -191,11 +191,20 @@ def main(argv=None) -> int:
     if not args.no_model:
         if (model_dir / "metadata.json").is_file():
             default = Predictor.load(model_dir, runtime="keras", batch_size=args.batch_size)
-            models.append((default, f"default inference (TTA: {', '.join(default.tta) or 'none'})"))
-            # What each part of the default adds: fewer TTA views, and each ensemble member alone.
+            tau = (default.info.metadata.get("class_prior") or {}).get("tau") if default.class_bias else None
+            prior = "" if tau is None else f", class prior tau {tau:g}"
+            models.append((default, f"default inference (TTA: {', '.join(default.tta) or 'none'}{prior})"))
+            # What each part of the default adds: the class-prior correction, fewer TTA views
+            # (with the correction), the model as trained, and each ensemble member alone.
+            if tau is not None:
+                plain = Predictor.load(model_dir, runtime="keras", batch_size=args.batch_size, class_prior=False)
+                models.append((plain, f"TTA: {', '.join(default.tta) or 'none'}, without class prior"))
             for tta in tta_ladder(default.tta):
                 fewer = Predictor.load(model_dir, runtime="keras", batch_size=args.batch_size, tta=tta)
-                models.append((fewer, f"TTA: {', '.join(tta)}" if tta else "without TTA"))
+                models.append((fewer, (f"TTA: {', '.join(tta)}" if tta else "without TTA") + prior))
+            if tau is not None and default.tta:
+                raw = Predictor.load(model_dir, runtime="keras", batch_size=args.batch_size, tta=[], class_prior=False)
+                models.append((raw, "without TTA or class prior"))
             models += member_predictors(model_dir, default.tta, args.batch_size)
         else:
             shown = model_dir.relative_to(ROOT) if model_dir.is_relative_to(ROOT) else model_dir

@@ -97,3 +97,22 @@ def test_the_crop_rule_in_the_metadata_is_the_one_inference_applies(predictor, m
         del predictor.predict_images
     [expected] = crop_faces(photo, find_faces(photo), recorded)
     assert np.array_equal(np.asarray(seen[0]), np.asarray(expected))
+
+
+def test_the_class_prior_correction_in_the_metadata_is_the_one_inference_applies(predictor, metadata):
+    """``inference.class_bias`` follows from its recorded derivation, and predictions are the model's corrected by it."""
+    from fer_keras.inference.predictor import Predictor
+    from fer_keras.model.class_prior import apply_class_bias, class_bias_from_counts
+
+    bias = metadata.get("inference", {}).get("class_bias") or []
+    assert predictor.class_bias == tuple(bias)
+    if not bias:
+        assert not metadata.get("class_prior")
+        return
+    record = metadata["class_prior"]
+    counts = [record["train_counts"][name] for name in metadata["class_names"]]
+    assert bias == record["class_bias"] == class_bias_from_counts(counts, record["tau"])
+    rng = np.random.default_rng(2)
+    faces = [draw_face(emotion, rng, size=64) for emotion in CLASS_NAMES]
+    plain = Predictor.load(SHIPPED, class_prior=False).predict_images(faces)
+    np.testing.assert_allclose(predictor.predict_images(faces), apply_class_bias(plain, bias), atol=1e-6)
