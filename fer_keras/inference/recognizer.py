@@ -113,6 +113,8 @@ class EmotionRecognizer:
         detector: the face detector, one of ``fer_keras.inference.faces.DETECTORS`` (default ``ssd``; ``haar`` is the light fallback).
         tta: test-time augmentation, overriding the model folder's (``[]`` turns it off;
             ``["flip"]`` averages each face with its mirror image).
+        class_prior: apply the model folder's class-prior correction (``inference.class_bias``);
+            ``False`` shows the model as trained.
         margin: widen each detected face by this fraction per side (default: the model's crop rule).
 
     Raises:
@@ -133,6 +135,7 @@ class EmotionRecognizer:
         detect: bool = True,
         detector: str = DEFAULT_DETECTOR,
         tta: Sequence[str] | None = None,
+        class_prior: bool = True,
         margin: float | None = None,
     ):
         if model is not None and not isinstance(model, (str, os.PathLike)):
@@ -145,6 +148,7 @@ class EmotionRecognizer:
                 raise FerError(must("tta", "a list of names (e.g. ['flip'] or [])", tta))
             for item in tta:
                 check_choice("tta", item, TTA_CHOICES)
+        check_bool("class_prior", class_prior)
         if margin is not None:
             check_float("margin", margin, low=0.0)
         self.model = model
@@ -152,6 +156,7 @@ class EmotionRecognizer:
         self.detect = detect
         self.detector = detector
         self.tta = None if tta is None else tuple(tta)
+        self.class_prior = class_prior
         self.margin = margin
         self._predictor: Predictor | None = None
         self._lock = threading.Lock()
@@ -170,6 +175,7 @@ class EmotionRecognizer:
         recognizer = cls(predictor.info.path, detect=detect, detector=detector, margin=margin)
         recognizer.runtime = predictor.runtime
         recognizer.tta = predictor.tta
+        recognizer.class_prior = predictor.class_bias == predictor.info.class_bias  # whether it applies the folder's
         recognizer._predictor = predictor
         return recognizer
 
@@ -196,7 +202,9 @@ class EmotionRecognizer:
         if self._predictor is None:
             with self._lock:
                 if self._predictor is None:
-                    self._predictor = Predictor.load(self.model_dir, runtime=self.runtime, tta=self.tta)
+                    self._predictor = Predictor.load(
+                        self.model_dir, runtime=self.runtime, tta=self.tta, class_prior=self.class_prior
+                    )
         return self
 
     @property

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from fer_keras.cli.predict import main as fer_predict
-from fer_keras.constants import CLASS_NAMES, ONNX_FILE
+from fer_keras.constants import CLASS_NAMES, METADATA_FILE, ONNX_FILE
 from fer_keras.errors import FerError
 from fer_keras.inference.faces import Box
 from fer_keras.inference.predictor import Predictor
@@ -148,6 +148,24 @@ def test_the_tta_override_reaches_the_predictor(model_dir, photo_file):
     assert plain.analyze(photo_file).faces != flip.analyze(photo_file).faces
 
 
+def test_the_folders_class_prior_correction_is_applied_unless_turned_off(model_dir, tmp_path, photo_file):
+    from fer_keras.model.class_prior import apply_class_bias
+
+    folder = shutil.copytree(model_dir, tmp_path / "model")
+    meta = json.loads((folder / METADATA_FILE).read_text())
+    bias = [0.0, 2.0, 0.0, -1.0, 0.0, 0.0, -1.0]
+    meta["inference"] = {**meta.get("inference", {}), "class_bias": bias}
+    (folder / METADATA_FILE).write_text(json.dumps(meta))
+    corrected = EmotionRecognizer(folder, runtime="onnx", detector=DRAWN)
+    plain = EmotionRecognizer(folder, runtime="onnx", detector=DRAWN, class_prior=False)
+    assert corrected.predictor.class_bias == tuple(bias) and plain.predictor.class_bias == ()
+    [face] = corrected.analyze(photo_file).faces
+    [raw] = plain.analyze(photo_file).faces
+    expected = apply_class_bias(np.array([list(raw.probabilities.values())]), bias)[0]
+    np.testing.assert_allclose(list(face.probabilities.values()), expected, atol=1e-5)
+    assert EmotionRecognizer.from_predictor(plain.predictor).class_prior is False
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -157,6 +175,7 @@ def test_the_tta_override_reaches_the_predictor(model_dir, photo_file):
         ({"tta": "flip"}, "'tta' must be a list of names"),
         ({"tta": ["spin"]}, "'tta' must be one of 'flip'.*; got 'spin'"),
         ({"margin": -1.0}, "'margin' must be"),
+        ({"class_prior": "yes"}, "'class_prior' must be"),
         ({"model": 3}, "'model' must be a model folder path or None; got 3"),
     ],
 )
