@@ -300,7 +300,7 @@ def render(rows, model_label, repeats, n_latency, n_total, clients, n_images, lo
         *header("fer-serve / fer-predict benchmark", command),
         f"{load_note(*load)}.",
         f"Medians of {repeats} run(s). Model: {model_label}.",
-        "Input: one 640x480 JPEG photo with one face; face detection on (OpenCV Haar).",
+        "Input: one 640x480 JPEG photo with one face; face detection on (the default detector, `ssd`: OpenCV's ResNet-10 SSD).",
         "",
         "| runtime | /api/predict p50 (ms) | p99 (ms) | req/s, 8 clients | fer-predict images/s | "
         f"fer-predict CLI wall, {n_images} images (s) |",
