@@ -7,8 +7,8 @@ learning via logit adjustment", ICLR 2021) subtracts ``tau * log(train prior)`` 
 model's log-probabilities: ``tau = 0`` is the model as trained (accuracy-optimal under the
 training prior), ``tau = 1`` optimises balanced error. A model folder stores the result as
 ``inference.class_bias`` (one additive log-space offset per class, mean 0), so inference
-needs neither the training counts nor ``tau``; ``inference.class_prior`` keeps how it was
-derived. :func:`apply_class_bias` is the one place the bias is applied (after test-time
+needs neither the training counts nor ``tau``; the metadata's top-level ``class_prior``
+record keeps how it was derived. :func:`apply_class_bias` is the one place the bias is applied (after test-time
 augmentation and ensemble averaging, on the final probabilities).
 
 ``tau`` is chosen on ``valid`` (:func:`choose_tau`): the grid :data:`TAUS`, scored by the
@@ -28,6 +28,7 @@ from fer_keras.validation import check_float, is_number, must
 
 TAUS: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
 OBJECTIVE = "mean of accuracy and macro-F1 on valid"
+_SETTING = '"auto" or a tau in [0, 1]'  # what an export's class_prior setting may be
 _EPS = 1e-12  # floor for log(probability): a class the model gives exactly 0 stays last, not -inf
 
 
@@ -103,22 +104,31 @@ def choose_tau(
         >>> record["tau"], record["candidates"][0]["accuracy"]
         (1.0, 0.3333)
     """
+    names = list(class_names)
+    candidates = _candidates(labels, probs, counts, names, taus)
+    best = max(candidates, key=lambda c: (c["accuracy"] + c["macro_f1"], -c["tau"]))
+    return _record(best["tau"], counts, names, OBJECTIVE, candidates)
+
+
+def _candidates(labels, probs, counts, names: list[str], taus: Sequence[float]) -> list[dict[str, float]]:
+    """Each ``tau``'s accuracy and macro-F1 on the labelled split."""
     from fer_keras.metrics import classification_metrics
 
-    names = list(class_names)
-    candidates = []
+    out = []
     for tau in taus:
-        bias = class_bias_from_counts(counts, tau)
-        scores = classification_metrics(labels, apply_class_bias(probs, bias).argmax(axis=1), names)
-        candidates.append(
-            {"tau": tau, "accuracy": round(scores["accuracy"], 4), "macro_f1": round(scores["macro_f1"], 4)}
+        scores = classification_metrics(
+            labels, apply_class_bias(probs, class_bias_from_counts(counts, tau)).argmax(1), names
         )
-    best = max(candidates, key=lambda c: (c["accuracy"] + c["macro_f1"], -c["tau"]))
+        out.append({"tau": tau, "accuracy": round(scores["accuracy"], 4), "macro_f1": round(scores["macro_f1"], 4)})
+    return out
+
+
+def _record(tau: float, counts, names: list[str], objective: str, candidates: list) -> dict[str, Any]:
     return {
-        "tau": best["tau"],
-        "class_bias": class_bias_from_counts(counts, best["tau"]),
+        "tau": tau,
+        "class_bias": class_bias_from_counts(counts, tau),
         "train_counts": dict(zip(names, (int(c) for c in counts))),
-        "objective": OBJECTIVE,
+        "objective": objective,
         "candidates": candidates,
     }
 
@@ -143,7 +153,7 @@ def check_class_prior(value: Any) -> str | float | None:
     if value is None or value == "auto":
         return value
     if not is_number(value) or not 0.0 <= value <= 1.0:
-        raise FerError(must("class_prior", '"auto" or a tau in [0, 1]', value))
+        raise FerError(must("class_prior", _SETTING, value))
     return float(value)
 
 
@@ -154,11 +164,8 @@ def class_prior_record(
     :data:`TAUS` for ``"auto"``, else the given ``tau`` (scored beside ``tau = 0``)."""
     if class_prior == "auto":
         return choose_tau(labels, probs, counts, class_names)
-    record = choose_tau(labels, probs, counts, class_names, taus=sorted({0.0, float(class_prior)}))
-    record["tau"] = float(class_prior)
-    record["class_bias"] = class_bias_from_counts(counts, float(class_prior))
-    record["objective"] = "given"
-    return record
+    tau, names = float(class_prior), list(class_names)
+    return _record(tau, counts, names, "given", _candidates(labels, probs, counts, names, sorted({0.0, tau})))
 
 
 def class_prior_from_text(text: str | None) -> str | float | None:
@@ -173,7 +180,7 @@ def class_prior_from_text(text: str | None) -> str | float | None:
     try:
         value = float(text)
     except ValueError:
-        raise FerError(must("--class-prior", '"auto" or a tau in [0, 1]', text)) from None
-    if not 0.0 <= value <= 1.0:
-        raise FerError(must("--class-prior", '"auto" or a tau in [0, 1]', text))
+        value = None
+    if value is None or not 0.0 <= value <= 1.0:  # also refuses "nan"
+        raise FerError(must("--class-prior", _SETTING, text))
     return value

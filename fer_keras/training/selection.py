@@ -211,11 +211,11 @@ def measure_model(
         (``test_metrics`` and ``class_prior`` ``None`` when not measured / off).
     """
     tta = list(tta)
+    counts = None if class_prior is None else train_counts(data, valid.class_names)  # a bad folder fails first
     valid_metrics, valid_probs = evaluate_split(model, valid, tta=tta)
     inference: dict[str, Any] = {"tta": tta}
     record = None
-    if class_prior is not None:
-        counts = train_counts(data, valid.class_names)
+    if counts is not None:
         record = class_prior_record(class_prior, valid.labels, valid_probs, counts, valid.class_names)
         inference["class_bias"] = record["class_bias"]
         valid_metrics = split_metrics(valid, apply_class_bias(valid_probs, record["class_bias"]))
