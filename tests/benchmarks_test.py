@@ -1,6 +1,8 @@
 """Every ``benchmarks/bench_*.py --quick`` runs to completion (CI smoke test of the benchmarks).
 
-Each script runs in its own process with a timeout. A benchmark that cannot run here
+Each script runs in its own process with a timeout, two at a time (started together by a
+module fixture; most of a quick run is one core's TensorFlow start-up, and the suite has two
+cores). A benchmark that cannot run here
 skips itself: exit code 77 (the automake convention), or a non-zero exit with a stderr
 line starting with ``skipped:`` (e.g. ``skipped: ../shared/datasets/fer2013 not found``).
 """
@@ -9,6 +11,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -17,20 +21,37 @@ from tests.model_fixtures import REPO_ROOT, subprocess_env
 BENCHMARKS = sorted((REPO_ROOT / "benchmarks").glob("bench_*.py"))
 EXIT_SKIP = 77
 TIMEOUT_S = 300
+CONCURRENT = 2
 
 
-@pytest.mark.parametrize("script", BENCHMARKS, ids=[p.stem for p in BENCHMARKS])
-def test_quick_mode_runs(script, tmp_path):
+def _quick(script: Path, cwd: Path) -> subprocess.CompletedProcess | None:
+    """``script --quick`` in ``cwd``; None when it ran over :data:`TIMEOUT_S`."""
     try:
-        done = subprocess.run(
+        return subprocess.run(
             [sys.executable, str(script), "--quick"],
             capture_output=True,
             text=True,
-            cwd=tmp_path,  # a benchmark that writes into the working folder cannot touch the repository
+            cwd=cwd,  # a benchmark that writes into the working folder cannot touch the repository
             env=subprocess_env(),
             timeout=TIMEOUT_S,
         )
     except subprocess.TimeoutExpired:
+        return None
+
+
+@pytest.fixture(scope="module")
+def quick_runs(tmp_path_factory) -> dict[str, Future]:
+    """Every benchmark's quick run, started at once on :data:`CONCURRENT` workers."""
+    pool = ThreadPoolExecutor(max_workers=CONCURRENT)
+    runs = {p.stem: pool.submit(_quick, p, tmp_path_factory.mktemp(p.stem)) for p in BENCHMARKS}
+    yield runs
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.mark.parametrize("script", BENCHMARKS, ids=[p.stem for p in BENCHMARKS])
+def test_quick_mode_runs(script, quick_runs):
+    done = quick_runs[script.stem].result()
+    if done is None:
         pytest.fail(f"{script.name} --quick took more than {TIMEOUT_S} s")
     reason = next((line for line in done.stderr.splitlines() if line.startswith("skipped:")), None)
     if done.returncode == EXIT_SKIP or (done.returncode != 0 and reason):

@@ -18,12 +18,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = _common.parser(
         "fer-ensemble",
         "Write one model folder whose model returns the mean of the class probabilities of 2-8 model folders "
-        "(same classes, input, colour mode and crop rule). Every member and the ensemble are measured on "
+        "(same classes, input, colour mode and crop rule; an ensemble folder given as a member adds each of its "
+        "members, so an ensemble grows by one model). Every member and the ensemble are measured on "
         "DATA/valid with the same test-time augmentation (recorded in the metadata, so the gain is on record); "
         "DATA/test is evaluated once, for the ensemble, afterwards. fer-predict, fer-serve, fer-eval and "
         "fer-export run the folder like any other.",
     )
-    p.add_argument("members", nargs="+", metavar="MODEL_DIR", help="member model folders")
+    p.add_argument(
+        "members",
+        nargs="+",
+        metavar="MODEL_DIR",
+        help="member model folders (an ensemble folder adds each of its members)",
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="the ensemble's model folder")
     p.add_argument("--data", required=True, metavar="DIR", help="dataset folder with valid/ (and test/)")
     p.add_argument("--name", help="the ensemble's name (default: the --out folder's name)")
@@ -59,8 +65,8 @@ def handle(args: argparse.Namespace) -> int:
     )
     tta = ", ".join(plan.tta) or "none"
     if args.dry_run:
-        names = ", ".join(f"{m.name} ({m.path})" for m in plan.members)
-        print(f"would write ensemble {plan.name!r} of {len(plan.members)} models to {plan.out}: {names}")
+        names = ", ".join(f"{m.name} ({m.path})" for m in plan.parts)
+        print(f"would write ensemble {plan.name!r} of {len(plan.parts)} models to {plan.out}: {names}")
         prior = "" if plan.class_prior is None else f", class-prior correction {plan.class_prior}"
         print(
             f"measured on {plan.data / 'valid'} with TTA {tta}{prior}" + ("; test once" if plan.evaluate_test else "")

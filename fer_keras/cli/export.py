@@ -50,8 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--tolerance",
         type=float,
-        default=export.DEFAULT_TOLERANCE,
-        help="max abs difference of probabilities (default: %(default)g)",
+        help="max abs difference of probabilities (default: "
+        + "; ".join(f"{v:g} for {k} weights" for k, v in export.DEFAULT_TOLERANCES.items())
+        + ")",
     )
     p.add_argument(
         "--opset",

@@ -61,6 +61,20 @@ def ensemble_architecture(name: str, specs: Sequence[Mapping[str, Any]]) -> dict
     }
 
 
+def nested_member(model: Any, index: int | None) -> Any:
+    """``model`` itself (``index`` None), or member ``index`` of an ensemble built by :func:`average_models`.
+
+    Raises:
+        FerError: ``model`` has no such member.
+    """
+    if index is None:
+        return model
+    try:
+        return model.get_layer(f"member_{index}")
+    except ValueError:
+        raise FerError(problem(model.name, f"is not an ensemble with a member_{index}")) from None
+
+
 def average_models(models: Sequence[Any], name: str) -> Any:
     """One Keras model returning the mean of ``models``' outputs on a shared input.
 

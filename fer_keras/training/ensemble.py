@@ -6,6 +6,9 @@ they agree on class order, input, colour mode and crop rule, the data folder, an
 (:func:`fer_keras.model.ensemble.average_models`), measures every member and the
 ensemble on ``valid`` under the same test-time augmentation, evaluates ``test`` once, and
 writes the folder aside-then-swap (:func:`fer_keras.model.model_folder.write_model_folder`).
+A member may itself be an ensemble folder: its members join the new ensemble one by one
+(flattened, each with an equal share of the mean), so an ensemble grows by one model without
+the earlier members' own folders.
 Whether the ensemble earns its cost is decided on ``valid``: its metadata keeps each
 member's valid metrics beside its own, so the gain is on record. An optional class-prior
 correction of the averaged probabilities is chosen on ``valid`` too
@@ -25,7 +28,7 @@ from typing import Any
 from fer_keras.constants import ARCHITECTURE_FILE
 from fer_keras.errors import FerError, problem
 from fer_keras.model.class_prior import check_class_prior
-from fer_keras.model.ensemble import ensemble_architecture, ensemble_problems
+from fer_keras.model.ensemble import MAX_MEMBERS, MIN_MEMBERS, ensemble_architecture, ensemble_problems
 from fer_keras.model.model_folder import (
     PREPROCESSING,
     TTA_CHOICES,
@@ -40,11 +43,34 @@ from fer_keras.validation import check_choice, describe_stem, must
 
 
 @dataclass(frozen=True)
+class Member:
+    """One model the ensemble averages: a folder's model, or one member of an ensemble folder."""
+
+    folder: ModelInfo
+    index: int | None  # the nested ``member_<index>`` of an ensemble folder; None: the folder's model
+    name: str
+    version: str
+    path: str  # the member's own folder as recorded (for a flattened member, where it was exported)
+    spec: dict[str, Any]
+
+    def record(self) -> dict[str, Any]:
+        """The member's entry in the ensemble's metadata (without its metrics)."""
+        record = {"name": self.name, "version": self.version, "path": self.path}
+        if self.index is not None:
+            record["from"] = str(self.folder.path)
+        return record
+
+
+@dataclass(frozen=True)
 class EnsemblePlan:
-    """A validated ensemble export: what :func:`export_ensemble` will do (``--dry-run`` shows it)."""
+    """A validated ensemble export: what :func:`export_ensemble` will do (``--dry-run`` shows it).
+
+    ``members`` are the folders given; ``parts`` the models averaged (an ensemble folder
+    contributes each of its members).
+    """
 
     members: tuple[ModelInfo, ...]
-    specs: tuple[dict[str, Any], ...]
+    parts: tuple[Member, ...]
     out: Path
     data: Path
     name: str
@@ -64,6 +90,41 @@ def _read_spec(info: ModelInfo) -> dict[str, Any]:
     return spec
 
 
+def _parts(info: ModelInfo) -> list[Member]:
+    """The models ``info``'s folder contributes: itself, or each member of an ensemble folder."""
+    spec = _read_spec(info)
+    if "ensemble" not in spec:
+        return [Member(info, None, info.name, info.version, str(info.path), spec)]
+    specs, records = spec["ensemble"], (info.metadata.get("ensemble") or {}).get("members")
+    if not (isinstance(specs, list) and isinstance(records, list) and len(specs) == len(records)):
+        raise FerError(
+            problem(str(info.path), "is an ensemble whose architecture.json and metadata.json disagree on its members")
+        )
+    return [
+        Member(info, i, str(rec.get("name")), str(rec.get("version")), str(rec.get("path")), dict(spec_i))
+        for i, (spec_i, rec) in enumerate(zip(specs, records))
+    ]
+
+
+def _parts_problems(parts: Sequence[Member]) -> list[str]:
+    if not MIN_MEMBERS <= len(parts) <= MAX_MEMBERS:
+        return [f"an ensemble averages {MIN_MEMBERS} to {MAX_MEMBERS} models; the folders given hold {len(parts)}"]
+    seen: dict[str, Member] = {}
+    problems = []
+    for part in parts:
+        first = seen.setdefault(part.version, part)
+        if first is not part:
+            problems.append(
+                problem(str(part.folder.path), f"holds model {part.name} (version {part.version}) twice")
+                if first.folder is part.folder
+                else problem(
+                    str(part.folder.path),
+                    f"holds model {part.name} (version {part.version}), which {first.folder.path} holds too",
+                )
+            )
+    return problems
+
+
 def plan_ensemble(
     members: Sequence[str | os.PathLike],
     out: str | os.PathLike,
@@ -77,7 +138,8 @@ def plan_ensemble(
     """Validate an ensemble export without loading a model (no TensorFlow).
 
     Args:
-        members: the member model folders (2 to 8), in the order recorded.
+        members: the member model folders (2 to 8 models in all), in the order recorded; an
+            ensemble folder contributes each of its members.
         out: the model folder to write (only an earlier model folder or an empty folder is replaced).
         data: a dataset folder with ``valid/`` (and ``test/`` for the one-time test evaluation).
         name: the ensemble's name (default: ``out``'s folder name).
@@ -114,9 +176,14 @@ def plan_ensemble(
         problems.append(problem(str(out), "is one of the members; write the ensemble to another folder"))
     if problems:
         raise FerError(problems)
+    parts = [part for info in infos for part in _parts(info)]
+    problems = _parts_problems(parts)
+    if problems:
+        raise FerError(problems)
     check_replaceable_model_folder(out)
-    specs = tuple(_read_spec(info) for info in infos)
-    return EnsemblePlan(tuple(infos), specs, out, data, name, tuple(dict.fromkeys(tta)), evaluate_test, class_prior)
+    return EnsemblePlan(
+        tuple(infos), tuple(parts), out, data, name, tuple(dict.fromkeys(tta)), evaluate_test, class_prior
+    )
 
 
 def export_ensemble(plan: EnsemblePlan, quiet: bool = False, reproduce: str | None = None) -> dict[str, Any]:
@@ -131,17 +198,18 @@ def export_ensemble(plan: EnsemblePlan, quiet: bool = False, reproduce: str | No
         0.68
     """
     from fer_keras.data.pipeline import load_split
-    from fer_keras.model.ensemble import average_models
+    from fer_keras.model.ensemble import average_models, nested_member
 
     first = plan.members[0]
-    models = [load_keras_model(info) for info in plan.members]
+    loaded = {id(info): load_keras_model(info) for info in plan.members}
+    models = [nested_member(loaded[id(p.folder)], p.index) for p in plan.parts]
     model = average_models(models, plan.name)
     classes = first.class_names
     valid = load_split(plan.data, "valid", first.input_size, first.color_mode, classes, quiet=quiet)
     members = []
-    for info, member in zip(plan.members, models):
+    for part, member in zip(plan.parts, models):
         metrics, _ = evaluate_split(member, valid, tta=plan.tta)
-        members.append({"name": info.name, "version": info.version, "path": str(info.path), "valid_metrics": metrics})
+        members.append({**part.record(), "valid_metrics": metrics})
     test = None
     if plan.evaluate_test and (plan.data / "test").is_dir():
         test = partial(load_split, plan.data, "test", first.input_size, first.color_mode, classes, quiet=quiet)
@@ -162,5 +230,5 @@ def export_ensemble(plan: EnsemblePlan, quiet: bool = False, reproduce: str | No
         "data": str(plan.data),
         "reproduce": reproduce,
     }
-    architecture = ensemble_architecture(plan.name, plan.specs)
+    architecture = ensemble_architecture(plan.name, [p.spec for p in plan.parts])
     return write_model_folder(plan.out, model, metadata, architecture).metadata

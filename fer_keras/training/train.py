@@ -109,6 +109,7 @@ def _recorder_class():
             super().__init__()
             self.record, self.hist_file, self.folder, self.quiet, self.log = record, hist_file, folder, quiet, log
             self._t0 = 0.0
+            self._timed: list[float] = []  # epoch seconds of this process (a resumed run's earlier ones ran elsewhere)
             self._lock = threading.Lock()
             self._bad_batch: tuple[int, float] | None = None  # (batch, loss) of the first non-finite loss
             self.failure: str | None = None
@@ -139,6 +140,7 @@ def _recorder_class():
                 hist[key].append(float(logs.get(key, float("nan"))))
             hist["lr"].append(lr)
             hist["epoch_seconds"].append(round(seconds, 3))
+            self._timed.append(seconds)
             val_acc = hist["val_accuracy"][-1]
             best = self.record["best_val_accuracy"]
             if best is None or val_acc > best:
@@ -151,8 +153,15 @@ def _recorder_class():
                 self.log(
                     f"{self.record['name']} epoch {epoch + 1}/{self.params.get('epochs')}: "
                     f"loss {hist['loss'][-1]:.4f} acc {hist['accuracy'][-1]:.4f} "
-                    f"val_loss {hist['val_loss'][-1]:.4f} val_acc {val_acc:.4f} ({seconds:.1f}s)"
+                    f"val_loss {hist['val_loss'][-1]:.4f} val_acc {val_acc:.4f} ({seconds:.1f}s{self._eta(epoch)})"
                 )
+
+        def _eta(self, epoch: int) -> str:
+            """``", ~N min left"``: the epochs still to run at this process's mean epoch time ("" when done)."""
+            left = (int(self.params.get("epochs") or 0) - epoch - 1) * (sum(self._timed) / len(self._timed))
+            if left <= 0:
+                return ""
+            return f", ~{left / 3600:.1f} h left" if left >= 5400 else f", ~{max(1, round(left / 60))} min left"
 
         def _non_finite(self, epoch: int, logs: dict[str, Any]) -> str | None:
             """Why epoch ``epoch`` (0-based) is unusable, or None."""

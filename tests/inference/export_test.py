@@ -142,6 +142,8 @@ def test_onnx_float16_weights_halve_the_stored_weights_and_keep_parity(model_dir
     export.export_model(model_dirs["grayscale"], "onnx", full)
     result = export.export_model(model_dirs["grayscale"], "onnx", half, weights="float16")
     assert result.max_abs_diff <= export.DEFAULT_TOLERANCE and result.top1_agreement == 32
+    assert result.plan.tolerance == export.DEFAULT_TOLERANCES["float16"] == 1e-3  # what float16 storage costs
+    assert export.plan_export(model_dirs["grayscale"], "onnx", weights="float16", tolerance=1e-5).tolerance == 1e-5
     assert json.loads(export.sidecar_path(half).read_text())["weights"] == "float16"
     assert json.loads(export.sidecar_path(full).read_text())["weights"] == "float32"
     sizes = {

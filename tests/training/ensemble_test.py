@@ -73,3 +73,23 @@ def test_an_ensemble_with_a_given_class_prior_applies_it_to_the_mean(tmp_path, t
     plain = Predictor.load(out, runtime="keras", class_prior=False).predict(pixels)
     corrected = Predictor.load(out, runtime="keras").predict(pixels)
     np.testing.assert_allclose(corrected, apply_class_bias(plain, meta["inference"]["class_bias"]), atol=1e-6)
+
+
+def test_an_ensemble_folder_given_as_a_member_is_flattened(tmp_path, tmp_path_factory, tiny_data, members):
+    pair = tmp_path / "pair"
+    export_ensemble(plan_ensemble(members, pair, tiny_data), quiet=True)
+    third = shared_model_folder(tmp_path_factory, seed=2)
+    with pytest.raises(FerError, match="which .* holds too"):
+        plan_ensemble([pair, members[0]], tmp_path / "x", tiny_data)
+    plan = plan_ensemble([pair, third], tmp_path / "trio", tiny_data)
+    assert [p.index for p in plan.parts] == [0, 1, None] and len(plan.members) == 2
+    meta = export_ensemble(plan, quiet=True)
+    records = meta["ensemble"]["members"]
+    assert [r.get("from") for r in records] == [str(pair), str(pair), None]
+    assert [r["path"] for r in records[:2]] == [str(m) for m in members]
+    assert len(json.loads((tmp_path / "trio" / ARCHITECTURE_FILE).read_text())["ensemble"]) == 3
+    # Each of the three models has an equal share of the mean, as if the three folders were given.
+    pixels = np.random.default_rng(2).integers(0, 256, (3, 48, 48, 1)).astype(np.float32)
+    trio = Predictor.load(tmp_path / "trio", runtime="keras").predict(pixels)
+    single = [Predictor.load(m, runtime="keras").predict(pixels) for m in [*members, third]]
+    np.testing.assert_allclose(trio, sum(single) / 3, atol=1e-5)

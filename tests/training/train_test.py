@@ -50,6 +50,16 @@ def test_one_epoch_writes_history_checkpoints_and_a_model_that_predicts(tmp_path
     assert not [p for p in tmp_path.rglob("*.tmp")] and not [p for p in tmp_path.rglob(".*.keras")]
 
 
+def test_epoch_lines_say_the_time_left_until_the_last(tmp_path, tiny_spec, tiny_data):
+    lines = []
+    config = _config(tmp_path, tiny_spec, tiny_data, epochs=2, augment=False)
+    train(config, log=lines.append, progress=False)
+    epochs = [line for line in lines if " epoch " in line]
+    assert len(epochs) == 2, lines
+    assert epochs[0].endswith(" min left)") and "epoch 1/2" in epochs[0]  # rounds up to ~1 min, never "~0 min"
+    assert epochs[1].endswith("s)") and "left" not in epochs[1]
+
+
 @pytest.mark.parametrize(
     ("name", "cls", "lr"), [("sgd", "SGD", 0.01), ("rmsprop", "RMSprop", 0.001), ("adam", "Adam", 0.001)]
 )
