@@ -40,10 +40,15 @@ def _quick(script: Path, cwd: Path) -> subprocess.CompletedProcess | None:
 
 
 @pytest.fixture(scope="module")
-def quick_runs(tmp_path_factory) -> dict[str, Future]:
-    """Every benchmark's quick run, started at once on :data:`CONCURRENT` workers."""
+def quick_runs(request, tmp_path_factory) -> dict[str, Future]:
+    """The quick run of every benchmark selected (``-k`` runs only those), started at once on :data:`CONCURRENT` workers."""
+    selected = [
+        item.callspec.params["script"]
+        for item in request.session.items
+        if getattr(item, "originalname", None) == "test_quick_mode_runs"
+    ]
     pool = ThreadPoolExecutor(max_workers=CONCURRENT)
-    runs = {p.stem: pool.submit(_quick, p, tmp_path_factory.mktemp(p.stem)) for p in BENCHMARKS}
+    runs = {p.stem: pool.submit(_quick, p, tmp_path_factory.mktemp(p.stem)) for p in selected}
     yield runs
     pool.shutdown(wait=True, cancel_futures=True)
 
