@@ -5,4 +5,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh --dev
 export TF_CPP_MIN_LOG_LEVEL=2 NO_ALBUMENTATIONS_UPDATE=1
 .venv/bin/ruff check .
-.venv/bin/python -m pytest -q --timeout=600 "$@"
+# Two workers, one test file each at a time (module fixtures stay in one process): 9 min 43 s
+# instead of 12 min 46 s on a 2-core Zen 1 VM. `-n 0` (given after) runs serially.
+.venv/bin/python -m pytest -q --timeout=600 -n 2 --dist loadfile "$@"
