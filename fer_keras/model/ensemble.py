@@ -61,6 +61,11 @@ def ensemble_architecture(name: str, specs: Sequence[Mapping[str, Any]]) -> dict
     }
 
 
+def member_name(index: int) -> str:
+    """The name :func:`average_models` gives its member ``index`` (what :func:`nested_member` looks up)."""
+    return f"member_{index}"
+
+
 def nested_member(model: Any, index: int | None) -> Any:
     """``model`` itself (``index`` None), or member ``index`` of an ensemble built by :func:`average_models`.
 
@@ -70,9 +75,9 @@ def nested_member(model: Any, index: int | None) -> Any:
     if index is None:
         return model
     try:
-        return model.get_layer(f"member_{index}")
+        return model.get_layer(member_name(index))
     except ValueError:
-        raise FerError(problem(model.name, f"is not an ensemble with a member_{index}")) from None
+        raise FerError(problem(model.name, f"is not an ensemble with a {member_name(index)}")) from None
 
 
 def average_models(models: Sequence[Any], name: str) -> Any:
@@ -99,6 +104,6 @@ def average_models(models: Sequence[Any], name: str) -> Any:
     inputs = keras.Input(models[0].input_shape[1:], name="pixels")
     # Wrapping each member in a functional model of its own gives it a unique name (two
     # trainings of one spec have equal layer names) without copying its weights.
-    outputs = [keras.Model(m.inputs[0], m.outputs[0], name=f"member_{i}")(inputs) for i, m in enumerate(models)]
+    outputs = [keras.Model(m.inputs[0], m.outputs[0], name=member_name(i))(inputs) for i, m in enumerate(models)]
     mean = keras.layers.Average(name="probabilities")(outputs)
     return keras.Model(inputs, mean, name=name)

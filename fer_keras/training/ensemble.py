@@ -201,8 +201,8 @@ def export_ensemble(plan: EnsemblePlan, quiet: bool = False, reproduce: str | No
     from fer_keras.model.ensemble import average_models, nested_member
 
     first = plan.members[0]
-    loaded = {id(info): load_keras_model(info) for info in plan.members}
-    models = [nested_member(loaded[id(p.folder)], p.index) for p in plan.parts]
+    loaded = {info.path: load_keras_model(info) for info in plan.members}  # each folder once
+    models = [nested_member(loaded[p.folder.path], p.index) for p in plan.parts]
     model = average_models(models, plan.name)
     classes = first.class_names
     valid = load_split(plan.data, "valid", first.input_size, first.color_mode, classes, quiet=quiet)

@@ -66,14 +66,13 @@ def test_accuracy_on_500_fer2013_test_images(fer2013, predictor, metadata):
 
 def test_the_shipped_onnx_export_agrees_with_keras(predictor):
     from fer_keras.constants import ONNX_FILE
+    from fer_keras.inference.export import DEFAULT_TOLERANCES, sidecar_path
     from fer_keras.inference.predictor import Predictor
 
     if not (SHIPPED / ONNX_FILE).is_file():
         pytest.skip("no ONNX export shipped")
     rng = np.random.default_rng(1)
     faces = [draw_face(emotion, rng, size=64) for emotion in CLASS_NAMES]
-    from fer_keras.inference.export import DEFAULT_TOLERANCES, sidecar_path
-
     # The export's own parity bound for how its weights are stored (float16: 1e-3), which its sidecar records.
     weights = json.loads(sidecar_path(SHIPPED / ONNX_FILE).read_text(encoding="utf-8"))["weights"]
     onnx = Predictor.load(SHIPPED, runtime="onnx")
